@@ -1,0 +1,56 @@
+/*
+ * main.c - regularsctl, the one admin CLI of Regulars, git style: the first
+ * argument names a subcommand, which parses the rest and has its own --help.
+ * This file only dispatches; subcommands are listed in `cmds` below.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl.h"
+
+static int version_main(int argc, char **argv);
+
+static const struct ctl_cmd cmds[] = {
+	{"version", "print the version", version_main},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: regularsctl <command> [options]\n"
+		   "       regularsctl <command> --help\n\n"
+		   "Administer Regulars devices, gateways and the central store.\n\n"
+		   "commands:\n");
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		fprintf(f, "  %-12s %s\n", cmds[i].name, cmds[i].summary);
+}
+
+int ctl_usage_error(const char *name, const char *msg)
+{
+	fprintf(stderr, "regularsctl %s: %s (see 'regularsctl %s --help')\n", name, msg, name);
+	return 2;
+}
+
+static int version_main(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("regularsctl %s\n", REGULARS_VERSION);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "regularsctl: '%s' is not a command (see 'regularsctl --help')\n", argv[1]);
+	return 2;
+}
