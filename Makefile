@@ -55,7 +55,7 @@ test: deps
 cross: deps-cross
 	@cmake -S . -B build-aarch64 -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/toolchain.cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREGULARS_BENCH=OFF >/dev/null
 	@cmake --build build-aarch64 -j $(JOBS)
-	@file build-aarch64/tools/regularsctl/regularsctl 2>/dev/null || true
+	@scripts/check-arch.sh build-aarch64 AArch64
 	cd build-aarch64 && ctest $(CTEST_FLAGS) -j $(JOBS) -L unit
 
 bench: deps build
