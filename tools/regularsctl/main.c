@@ -9,9 +9,17 @@
 #include "ctl.h"
 
 static int version_main(int argc, char **argv);
+int ctl_tap_main(int argc, char **argv);
+int ctl_pki_main(int argc, char **argv);
+int ctl_broker_main(int argc, char **argv);
+int ctl_token_main(int argc, char **argv);
 
 static const struct ctl_cmd cmds[] = {
 	{"version", "print the version", version_main},
+	{"tap", "present a card or code to a simulated reader", ctl_tap_main},
+	{"pki", "tenant CA and certificates (init, issue, list)", ctl_pki_main},
+	{"broker", "generate Mosquitto broker configs (config)", ctl_broker_main},
+	{"token", "app tokens and signing keys (keygen, pubkey, issue, verify)", ctl_token_main},
 };
 
 static void usage(FILE *f)
