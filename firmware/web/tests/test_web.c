@@ -86,7 +86,8 @@ static int setup(void **state)
 	char path[128];
 	(void)state;
 	rg_log_set_level(RG_LOG_ERROR);
-	snprintf(dir, sizeof dir, "/tmp/rg-web-XXXXXX");
+	const char *t = getenv("TMPDIR");
+	snprintf(dir, sizeof dir, "%s/rg-web-XXXXXX", t && *t && strlen(t) < 40 ? t : "/tmp");
 	if (!mkdtemp(dir))
 		return -1;
 	snprintf(path, sizeof path, "%s/kiosk.html", dir);
