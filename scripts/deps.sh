@@ -8,7 +8,8 @@ set -eu
 NATIVE="build-essential cmake pkg-config clang libclang-rt-14-dev
 libmosquitto-dev mosquitto mosquitto-clients libsqlite3-dev sqlite3
 libmbedtls-dev libnfc-dev libnfc-bin libcjson-dev libcmocka-dev
-libmicrohttpd-dev libpq-dev openssl oathtool procps iproute2 python3"
+libmicrohttpd-dev libpq-dev openssl oathtool procps iproute2 python3
+chromium nodejs npm"
 CROSS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 libsqlite3-dev:arm64 libmosquitto-dev:arm64 libmbedtls-dev:arm64
 libcjson-dev:arm64 libcmocka-dev:arm64 libnfc6:arm64 libmicrohttpd-dev:arm64"
@@ -18,9 +19,18 @@ if [ "${1:-}" = cross ]; then
 	want="$want $CROSS"
 fi
 
+installed() {
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
 missing=""
 for p in $want; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+	# Some nodejs builds (not Debian's) bundle npm and conflict with the npm
+	# package: an npm on the PATH is enough.
+	if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then
+		continue
+	fi
+	if ! installed "$p"; then
 		missing="$missing $p"
 	fi
 done

@@ -111,8 +111,38 @@ static const char v1_sql[] =
 	"  UPDATE counters SET outbox = outbox - 1 WHERE id = 1;"
 	" END;";
 
+static const char v2_sql[] =
+	/* The identifier pipeline's state (identstate.c). App-token nonces seen,
+	 * each kept until its token can no longer verify (forget_at, unix s);
+	 * the index finds the forgettable ones, the counter bounds the table
+	 * without counting it. */
+	"CREATE TABLE ident_replay("
+	"  nonce BLOB PRIMARY KEY CHECK (typeof(nonce) = 'blob' AND length(nonce) = 16),"
+	"  forget_at INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE INDEX ident_replay_by_forget ON ident_replay(forget_at);"
+	"ALTER TABLE counters ADD COLUMN replay_nonces INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TRIGGER ident_replay_ins AFTER INSERT ON ident_replay BEGIN"
+	"  UPDATE counters SET replay_nonces = replay_nonces + 1 WHERE id = 1;"
+	" END;"
+	"CREATE TRIGGER ident_replay_del AFTER DELETE ON ident_replay BEGIN"
+	"  UPDATE counters SET replay_nonces = replay_nonces - 1 WHERE id = 1;"
+	" END;"
+
+	/* Wallet TOTP secrets, sealed by the pipeline (AES-256-GCM under the
+	 * keystore's totp.key, the ref bound in), and the last time step
+	 * accepted per customer (IDENT_TOTP_NO_STEP = INT64_MIN: none yet), so
+	 * each code is used once. */
+	"CREATE TABLE ident_totp("
+	"  ref TEXT PRIMARY KEY CHECK (length(ref) BETWEEN 1 AND 64),"
+	"  sealed BLOB NOT NULL CHECK (typeof(sealed) = 'blob' AND length(sealed) BETWEEN 1 AND 92),"
+	"  last_step INTEGER NOT NULL,"
+	"  updated_ms INTEGER NOT NULL"
+	") WITHOUT ROWID;";
+
 static const struct rg_migration migrations[] = {
 	{1, "device store: profiles, identifiers, merges, outbox", v1_sql, NULL},
+	{2, "identifier state: app-token nonces, TOTP secrets and steps", v2_sql, NULL},
 };
 
 int store__migrate(struct store *s)

@@ -1,6 +1,6 @@
 /*
  * test_store_open.c - opening the device store: the schema is created from an
- * empty file by migration 1 in WAL mode, reopening keeps data and version, a
+ * empty file by the migrations in WAL mode, reopening keeps data and version, a
  * wrong key, a newer schema and bad configuration are refused without harm.
  */
 #include <setjmp.h>
@@ -23,15 +23,15 @@ static int has_table(sqlite3 *db, const char *name)
 	return (int)fx_int(db, sql);
 }
 
-static void migrations_from_empty_create_schema_v1_in_wal(void **state)
+static void migrations_from_empty_create_the_schema_in_wal(void **state)
 {
 	struct store *s;
 	sqlite3 *db;
 	(void)state;
 	s = fx_open();
-	assert_int_equal(store_schema_version(s), 1);
+	assert_int_equal(store_schema_version(s), 2);
 	struct store_stats st = fx_stats(s);
-	assert_int_equal(st.schema_version, 1);
+	assert_int_equal(st.schema_version, 2);
 	assert_int_equal(st.profiles, 0);
 	assert_int_equal(st.outbox, 0);
 	assert_int_equal(st.outbox_oldest_age_ms, -1);
@@ -39,7 +39,7 @@ static void migrations_from_empty_create_schema_v1_in_wal(void **state)
 	store_close(s);
 
 	db = fx_raw();
-	assert_int_equal(fx_int(db, "PRAGMA user_version"), 1);
+	assert_int_equal(fx_int(db, "PRAGMA user_version"), 2);
 	const char *tables[] = {"meta",
 				"counters",
 				"profiles",
@@ -49,7 +49,10 @@ static void migrations_from_empty_create_schema_v1_in_wal(void **state)
 				"outbox",
 				"profile_seen_by_time",
 				"identifiers_by_profile",
-				"outbox_by_profile"};
+				"outbox_by_profile",
+				"ident_replay",
+				"ident_replay_by_forget",
+				"ident_totp"};
 	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
 		assert_int_equal(has_table(db, tables[i]), 1);
 	sqlite3_stmt *q;
@@ -69,7 +72,7 @@ static void reopen_keeps_data_and_does_not_migrate_again(void **state)
 	assert_int_equal(fx_put(s, "p-1", 1, "Ada Lovelace", "1000001"), 1);
 	store_close(s);
 	s = fx_open();
-	assert_int_equal(store_schema_version(s), 1);
+	assert_int_equal(store_schema_version(s), 2);
 	assert_int_equal(fx_identify(s, "1000001", id, NULL, 0), 1);
 	assert_string_equal(id, "p-1");
 	store_close(s);
@@ -146,7 +149,7 @@ static void bad_config_is_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(migrations_from_empty_create_schema_v1_in_wal, fx_setup,
+	    cmocka_unit_test_setup_teardown(migrations_from_empty_create_the_schema_in_wal, fx_setup,
 					    fx_teardown),
 	    cmocka_unit_test_setup_teardown(reopen_keeps_data_and_does_not_migrate_again, fx_setup,
 					    fx_teardown),

@@ -3,14 +3,14 @@
 // already left out everything the customer did not consent to show in public.
 "use strict";
 const TEXT = {
-  en: { welcome: "Welcome!", hello: "Welcome back, {name}!", unknown: "Welcome! We could not find your card - please ask a colleague.",
-        refused: "Sorry, this code cannot be used.", tap: "Tap your card or scan your code", points: "{n} points", tier: "{tier} member" },
-  de: { welcome: "Willkommen!", hello: "Willkommen zurück, {name}!", unknown: "Willkommen! Wir konnten Ihre Karte nicht finden - bitte fragen Sie uns.",
-        refused: "Dieser Code kann leider nicht verwendet werden.", tap: "Karte auflegen oder Code scannen", points: "{n} Punkte", tier: "{tier}-Mitglied" },
-  fr: { welcome: "Bienvenue !", hello: "Bon retour, {name} !", unknown: "Bienvenue ! Nous n'avons pas trouvé votre carte - demandez à un conseiller.",
-        refused: "Désolé, ce code ne peut pas être utilisé.", tap: "Présentez votre carte ou scannez votre code", points: "{n} points", tier: "membre {tier}" },
-  nl: { welcome: "Welkom!", hello: "Welkom terug, {name}!", unknown: "Welkom! We konden uw kaart niet vinden - vraag het een collega.",
-        refused: "Sorry, deze code kan niet worden gebruikt.", tap: "Houd uw kaart voor de lezer of scan uw code", points: "{n} punten", tier: "{tier}-lid" },
+  en: { welcome: "Welcome!", again: "Welcome back!", hello: "Welcome back, {name}!", unknown: "Welcome! We could not find your card - please ask a colleague.",
+        refused: "Sorry, this code cannot be used.", tap: "Tap your card or scan your code", refresh: "Please open the app and show a fresh code.", points: "{n} points", tier: "{tier} member" },
+  de: { welcome: "Willkommen!", again: "Schön, dass Sie wieder da sind!", hello: "Willkommen zurück, {name}!", unknown: "Willkommen! Wir konnten Ihre Karte nicht finden - bitte fragen Sie uns.",
+        refused: "Dieser Code kann leider nicht verwendet werden.", tap: "Karte auflegen oder Code scannen", refresh: "Bitte öffnen Sie die App und zeigen Sie einen neuen Code.", points: "{n} Punkte", tier: "{tier}-Mitglied" },
+  fr: { welcome: "Bienvenue !", again: "Ravis de vous revoir !", hello: "Bon retour, {name} !", unknown: "Bienvenue ! Nous n'avons pas trouvé votre carte - demandez à un conseiller.",
+        refused: "Désolé, ce code ne peut pas être utilisé.", tap: "Présentez votre carte ou scannez votre code", refresh: "Ouvrez l'application et présentez un nouveau code.", points: "{n} points", tier: "membre {tier}" },
+  nl: { welcome: "Welkom!", again: "Fijn dat u er weer bent!", hello: "Welkom terug, {name}!", unknown: "Welkom! We konden uw kaart niet vinden - vraag het een collega.",
+        refused: "Sorry, deze code kan niet worden gebruikt.", tap: "Houd uw kaart voor de lezer of scan uw code", refresh: "Open de app en toon een nieuwe code.", points: "{n} punten", tier: "{tier}-lid" },
 };
 function t(lang, key, vars) {
   const table = TEXT[lang] || TEXT.en;
@@ -18,6 +18,7 @@ function t(lang, key, vars) {
   for (const [k, v] of Object.entries(vars || {})) s = s.replace("{" + k + "}", String(v));
   return s;
 }
+const REFRESHABLE = new Set(["token_expired", "token_replayed", "totp_out_of_window", "totp_reused"]);
 const $ = (id) => document.getElementById(id);
 let idleTimer = null;
 
@@ -31,7 +32,8 @@ function render(v) {
   $("items").replaceChildren();
   $("message").textContent = "";
   if (v.state === "greeting") {
-    $("greeting").textContent = v.greeting || t(lang, "hello", { name: v.first_name });
+    // No first name in the view: the customer did not consent to be named in public.
+    $("greeting").textContent = v.greeting || (v.first_name ? t(lang, "hello", { name: v.first_name }) : t(lang, "again"));
     if (v.tier) $("tier").textContent = t(lang, "tier", { tier: v.tier });
     if (typeof v.points === "number") $("points").textContent = t(lang, "points", { n: v.points });
     for (const it of (v.items || []).slice(0, 3)) {
@@ -43,7 +45,9 @@ function render(v) {
     $("greeting").textContent = v.greeting || t(lang, "unknown");
   } else if (v.state === "refused") {
     $("greeting").textContent = t(lang, "refused");
-    $("message").textContent = v.reason_text || "";
+    // Reasons are codes for staff and logs; a customer only gets a hint when
+    // there is something they can do (a wallet code that went stale).
+    if (REFRESHABLE.has(v.reason)) $("message").textContent = t(lang, "refresh");
   } else {
     $("greeting").textContent = v.greeting_idle || t(lang, "welcome");
     $("message").textContent = t(lang, "tap");

@@ -549,11 +549,12 @@ int web_start(const struct web_config *cfg, const struct web_ops *ops, void *ctx
 	}
 	s->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 					  MHD_USE_ERROR_LOG | MHD_USE_ITC,
-				  0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+				  0, NULL, NULL, on_request, s,
+				  /* the logger first, so no message goes to stderr raw */
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_SOCK_ADDR,
 				  (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
+				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
 	if (!s->mhd) {
 		rg_error("web", "listen_failed", "addr=%s port=%u",
 			 cfg->bind_addr ? cfg->bind_addr : "127.0.0.1", cfg->port);
@@ -565,6 +566,18 @@ int web_start(const struct web_config *cfg, const struct web_ops *ops, void *ctx
 	rg_info("web", "listening", "url=http://%s:%u/", cfg->bind_addr ? cfg->bind_addr : "127.0.0.1",
 		s->port);
 	*out = s;
+	return 0;
+}
+
+int web_set_pin_hash(struct web_server *s, const char *pin_hash)
+{
+	char *copy = NULL;
+	if (pin_hash && !(copy = strdup(pin_hash)))
+		return RG_ERR_NOMEM;
+	pthread_mutex_lock(&s->lock);
+	free(s->pin_hash);
+	s->pin_hash = copy;
+	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 

@@ -61,6 +61,8 @@ int web_start(const struct web_config *cfg, const struct web_ops *ops, void *ctx
 	      struct web_server **out);
 void web_stop(struct web_server *s);
 uint16_t web_port(const struct web_server *s);
+/* Replace the staff PIN hash (a reload); NULL disables login. Sessions stay. */
+int web_set_pin_hash(struct web_server *s, const char *pin_hash);
 
 /* Send an event to every connected SSE client (and keep it as the latest,
  * replayed to clients that connect later). data is one line of JSON. */

@@ -13,6 +13,8 @@ int ctl_tap_main(int argc, char **argv);
 int ctl_pki_main(int argc, char **argv);
 int ctl_broker_main(int argc, char **argv);
 int ctl_token_main(int argc, char **argv);
+int ctl_customers_main(int argc, char **argv);
+int ctl_device_main(int argc, char **argv);
 
 static const struct ctl_cmd cmds[] = {
 	{"version", "print the version", version_main},
@@ -20,6 +22,8 @@ static const struct ctl_cmd cmds[] = {
 	{"pki", "tenant CA and certificates (init, issue, list)", ctl_pki_main},
 	{"broker", "generate Mosquitto broker configs (config)", ctl_broker_main},
 	{"token", "app tokens and signing keys (keygen, pubkey, issue, verify)", ctl_token_main},
+	{"customers", "sample customers and import files (generate, check)", ctl_customers_main},
+	{"device", "a device's keys, cache and outbox (provision, seed, stats, ...)", ctl_device_main},
 };
 
 static void usage(FILE *f)

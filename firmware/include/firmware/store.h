@@ -221,6 +221,21 @@ struct store_stats {
 
 int store_stats_get(struct store *s, struct store_stats *out);
 
+/* ---- identifier state (docs/device-schema.md, ident_replay / ident_totp) ---- */
+
+#define STORE_REPLAY_MAX 65536 /* app-token nonces remembered at once */
+
+struct ident_replay_store; /* common/ident_token.h */
+struct ident_secret_store; /* common/ident_totp.h */
+
+/* The store's tables behind the identifier pipeline's seams (same file, same
+ * lock). Valid until store_close. The replay store forgets expired nonces
+ * first and answers RG_ERR_TOOBIG when STORE_REPLAY_MAX live ones are held;
+ * each accepted nonce or TOTP step is committed durably before the call
+ * returns, so it stays used across restarts. */
+void store_replay_seam(struct store *s, struct ident_replay_store *out);
+void store_secret_seam(struct store *s, struct ident_secret_store *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,487 @@
+/*
+ * test_devconfig.c - the device configuration file: the shipped example
+ * parses, every optional key has its documented default, every kind of bad
+ * value is refused with a message that starts with the key's path, unknown
+ * and duplicate keys are refused, file size and syntax errors name the
+ * file, and a reload may change only the keys the doc marks reloadable.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "firmware/devconfig.h"
+
+/* Required keys only, with a keystore that needs no options; a case adds
+ * its keys after it and closes the object. */
+#define BASE                                                                                       \
+	"{\"device_id\":\"dev-1\",\"store_id\":\"0042\",\"role\":\"kiosk\","                       \
+	"\"database\":\"/var/lib/regulars/device.db\",\"keystore\":{\"backend\":\"sim\"}"
+
+static char tmpdir[128];
+
+static int setup(void **state)
+{
+	const char *t = getenv("TMPDIR");
+	(void)state;
+	rg_log_set_level(RG_LOG_OFF);
+	unsetenv("REGULARS_UI_DIR");
+	snprintf(tmpdir, sizeof tmpdir, "%s/rg-devcfg-XXXXXX",
+		 t && *t && strlen(t) < 80 ? t : "/tmp");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char p[200];
+	(void)state;
+	snprintf(p, sizeof p, "%s/device.json", tmpdir);
+	unlink(p);
+	rmdir(tmpdir);
+	return 0;
+}
+
+static int parse(const char *json, struct devcfg *c, char *err, size_t cap)
+{
+	return devcfg_parse(json, strlen(json), c, err, cap);
+}
+
+static void write_file(const char *path, const char *text, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void example_config_parses(void **state)
+{
+	static struct devcfg c;
+	struct ident_config def;
+	char err[512];
+	(void)state;
+	int rc = devcfg_load(FWCONFIG_EXAMPLE, &c, err, sizeof err);
+	if (rc)
+		fail_msg("%s", err);
+	assert_string_equal(c.device_id, "dev-0042-k1");
+	assert_string_equal(c.store_id, "0042");
+	assert_int_equal(c.role, DEVCFG_ROLE_KIOSK);
+	assert_string_equal(c.database, "/var/lib/regulars/device.db");
+	assert_string_equal(c.keystore.backend, "file");
+	assert_string_equal(c.keystore.options, "dir=/var/lib/regulars/keys");
+	assert_int_equal(c.n_readers, 1);
+	assert_string_equal(c.readers[0].backend, "sim");
+	assert_string_equal(c.readers[0].options, "");
+	assert_false(c.has_display);
+	assert_false(c.has_indicator);
+	assert_string_equal(c.http.bind, "127.0.0.1");
+	assert_int_equal(c.http.port, 8080);
+	assert_string_equal(c.http.assets, "/usr/share/regulars/ui");
+	assert_int_equal(c.http.session_idle_s, 300);
+	assert_int_equal(strncmp(c.pin_hash, "pbkdf2-sha256$100000$", 21), 0);
+	assert_int_equal(c.cache.max_profiles, 1000000);
+	assert_int_equal(c.cache.max_bytes, 1073741824);
+	assert_int_equal(c.screen.idle_after_ms, 8000);
+	assert_int_equal(c.screen.public_items_max, 3);
+	assert_string_equal(c.screen.default_language, "en");
+	ident_config_default(&def);
+	assert_memory_equal(&c.identifiers, &def, sizeof def);
+	assert_false(c.has_uplink);
+}
+
+static void every_optional_key_has_its_default(void **state)
+{
+	static struct devcfg c;
+	struct ident_config def;
+	char err[512];
+	(void)state;
+	int rc = parse("{\"device_id\":\"d\",\"store_id\":\"s\",\"role\":\"handheld\","
+		       "\"database\":\"x.db\",\"keystore\":{\"options\":\"dir=/k\"}}",
+		       &c, err, sizeof err);
+	if (rc)
+		fail_msg("%s", err);
+	assert_int_equal(c.role, DEVCFG_ROLE_HANDHELD);
+	assert_string_equal(devcfg_role_name(c.role), "handheld");
+	assert_string_equal(c.keystore.backend, "file"); /* default backend */
+	assert_string_equal(c.keystore.options, "dir=/k");
+	assert_int_equal(c.n_readers, 0);
+	assert_false(c.has_display);
+	assert_false(c.has_indicator);
+	assert_string_equal(c.http.bind, "127.0.0.1");
+	assert_int_equal(c.http.port, 8080);
+	assert_string_equal(c.http.assets, FWCONFIG_UI_DIR);
+	assert_int_equal(c.http.session_idle_s, 300);
+	assert_string_equal(c.pin_hash, "");
+	assert_int_equal(c.cache.max_profiles, 1000000);
+	assert_int_equal(c.cache.max_bytes, INT64_C(1) << 30);
+	assert_int_equal(c.screen.idle_after_ms, 8000);
+	assert_int_equal(c.screen.public_items_max, 3);
+	assert_string_equal(c.screen.default_language, "en");
+	ident_config_default(&def);
+	assert_memory_equal(&c.identifiers, &def, sizeof def);
+	assert_false(c.has_uplink);
+
+	/* inside objects that are present, absent keys still default */
+	rc = parse(BASE ",\"http\":{\"port\":0},\"screen\":{\"default_language\":\"nl\"},"
+			"\"display\":{\"backend\":\"sim\"},\"indicator\":{\"backend\":\"sim\","
+			"\"options\":\"events=8\"},\"staff\":{},"
+			"\"identifiers\":{\"totp\":{\"digits\":8}},"
+			"\"uplink\":{\"host\":\"gw.local\",\"ca_file\":\"ca.pem\","
+			"\"cert_file\":\"dev.pem\",\"key_file\":\"dev.key\"}}",
+		   &c, err, sizeof err);
+	if (rc)
+		fail_msg("%s", err);
+	assert_string_equal(c.keystore.backend, "sim");
+	assert_string_equal(c.keystore.options, "");
+	assert_int_equal(c.http.port, 0); /* any free port */
+	assert_string_equal(c.http.bind, "127.0.0.1");
+	assert_int_equal(c.http.session_idle_s, 300);
+	assert_string_equal(c.screen.default_language, "nl");
+	assert_int_equal(c.screen.idle_after_ms, 8000);
+	assert_true(c.has_display);
+	assert_string_equal(c.display.backend, "sim");
+	assert_string_equal(c.display.options, "");
+	assert_true(c.has_indicator);
+	assert_string_equal(c.indicator.options, "events=8");
+	assert_string_equal(c.pin_hash, "");
+	assert_int_equal(c.identifiers.totp.digits, 8);
+	assert_int_equal(c.identifiers.totp.period_s, def.totp.period_s);
+	assert_true(c.has_uplink);
+	assert_string_equal(c.uplink.host, "gw.local");
+	assert_int_equal(c.uplink.port, 8883);
+	assert_string_equal(c.uplink.ca_file, "ca.pem");
+	assert_string_equal(c.uplink.cert_file, "dev.pem");
+	assert_string_equal(c.uplink.key_file, "dev.key");
+	assert_int_equal(c.uplink.batch_max, 100);
+	assert_int_equal(c.uplink.resend_ms, 30000);
+	assert_int_equal(c.uplink.lookup_timeout_ms, 1500);
+}
+
+struct bad_case {
+	const char *json;
+	const char *want; /* the message's start: the key path and the complaint */
+};
+
+static void run_bad(const struct bad_case *cases, size_t n)
+{
+	static struct devcfg c;
+	for (size_t i = 0; i < n; i++) {
+		char err[512] = "";
+		int rc = parse(cases[i].json, &c, err, sizeof err);
+		if (rc != RG_ERR_CONFIG || strncmp(err, cases[i].want, strlen(cases[i].want)))
+			fail_msg("case %zu: rc %s, err \"%s\", want \"%s...\" for %s", i,
+				 rg_errname(rc), err, cases[i].want, cases[i].json);
+	}
+}
+
+static void each_kind_of_error_names_its_key(void **state)
+{
+	char longdb[700], manyreaders[700];
+	(void)state;
+	snprintf(
+	    longdb, sizeof longdb,
+	    "{\"device_id\":\"d\",\"store_id\":\"s\",\"role\":\"kiosk\",\"database\":\"%0600d\"}",
+	    0);
+	int o = snprintf(manyreaders, sizeof manyreaders, BASE ",\"readers\":[");
+	for (int i = 0; i < 9; i++)
+		o += snprintf(manyreaders + o, sizeof manyreaders - (size_t)o,
+			      "%s{\"backend\":\"sim\"}", i ? "," : "");
+	snprintf(manyreaders + o, sizeof manyreaders - (size_t)o, "]}");
+	const struct bad_case cases[] = {
+	    /* ranges */
+	    {BASE ",\"http\":{\"port\":70000}}", "http.port: must be 1..65535"},
+	    {BASE ",\"http\":{\"port\":-1}}", "http.port: must be 1..65535"},
+	    {BASE ",\"http\":{\"session_idle_s\":29}}", "http.session_idle_s: must be 30..86400"},
+	    {BASE ",\"http\":{\"session_idle_s\":86401}}",
+	     "http.session_idle_s: must be 30..86400"},
+	    {BASE ",\"cache\":{\"max_profiles\":0}}", "cache.max_profiles: must be 1.."},
+	    {BASE ",\"cache\":{\"max_bytes\":4095}}", "cache.max_bytes: must be 4096.."},
+	    {BASE ",\"screen\":{\"idle_after_ms\":999}}",
+	     "screen.idle_after_ms: must be 1000..600000"},
+	    {BASE ",\"screen\":{\"idle_after_ms\":600001}}",
+	     "screen.idle_after_ms: must be 1000..600000"},
+	    {BASE ",\"screen\":{\"public_items_max\":4}}", "screen.public_items_max: must be 0..3"},
+	    {BASE ",\"uplink\":{\"host\":\"g\",\"ca_file\":\"a\",\"cert_file\":\"b\","
+		  "\"key_file\":\"c\",\"batch_max\":501}}",
+	     "uplink.batch_max: must be 1..500"},
+	    {BASE ",\"uplink\":{\"host\":\"g\",\"ca_file\":\"a\",\"cert_file\":\"b\","
+		  "\"key_file\":\"c\",\"resend_ms\":999}}",
+	     "uplink.resend_ms: must be 1000..3600000"},
+	    {BASE ",\"uplink\":{\"host\":\"g\",\"ca_file\":\"a\",\"cert_file\":\"b\","
+		  "\"key_file\":\"c\",\"lookup_timeout_ms\":-1}}",
+	     "uplink.lookup_timeout_ms: must be 0.."},
+	    {BASE ",\"uplink\":{\"host\":\"g\",\"ca_file\":\"a\",\"cert_file\":\"b\","
+		  "\"key_file\":\"c\",\"port\":0}}",
+	     "uplink.port: must be 1..65535"},
+	    {manyreaders, "readers: 9 readers exceed the limit of 8"},
+	    {longdb, "database: 600 bytes exceed the maximum length 511"},
+	    /* types: nothing is coerced */
+	    {BASE ",\"http\":{\"port\":\"8080\"}}", "http.port: must be an integer, got a string"},
+	    {BASE ",\"http\":{\"port\":80.5}}", "http.port: must be an integer"},
+	    {BASE ",\"http\":{\"port\":true}}", "http.port: must be an integer, got a boolean"},
+	    {BASE ",\"http\":[]}", "http: must be an object, got an array"},
+	    {BASE ",\"http\":{\"bind\":null}}", "http.bind: must be a string, got null"},
+	    {BASE ",\"readers\":{}}", "readers: must be an array, got an object"},
+	    {BASE ",\"readers\":[\"sim\"]}", "readers[0]: must be an object, got a string"},
+	    {BASE ",\"indicator\":{\"backend\":\"sim\",\"options\":7}}",
+	     "indicator.options: must be a string, got a number"},
+	    {BASE ",\"identifiers\":\"all\"}", "identifiers: must be an object, got a string"},
+	    {"{\"device_id\":\"d\",\"store_id\":\"s\",\"role\":\"kiosk\",\"database\":5}",
+	     "database: must be a string, got a number"},
+	    /* missing */
+	    {"{\"store_id\":\"s\",\"role\":\"kiosk\",\"database\":\"x\"}",
+	     "device_id: required but missing"},
+	    {"{\"device_id\":\"d\",\"role\":\"kiosk\",\"database\":\"x\"}",
+	     "store_id: required but missing"},
+	    {"{\"device_id\":\"d\",\"store_id\":\"s\",\"database\":\"x\"}",
+	     "role: required but missing"},
+	    {"{\"device_id\":\"d\",\"store_id\":\"s\",\"role\":\"kiosk\"}",
+	     "database: required but missing"},
+	    {BASE ",\"readers\":[{\"options\":\"\"}]}", "readers[0].backend: required but missing"},
+	    {BASE ",\"uplink\":{\"ca_file\":\"a\",\"cert_file\":\"b\",\"key_file\":\"c\"}}",
+	     "uplink.host: required but missing"},
+	    {BASE ",\"uplink\":{\"host\":\"g\",\"ca_file\":\"a\",\"cert_file\":\"b\"}}",
+	     "uplink.key_file: required but missing"},
+	    /* formats and names */
+	    {"{\"device_id\":\"Dev_1\",\"store_id\":\"s\",\"role\":\"kiosk\",\"database\":\"x\"}",
+	     "device_id: must be 1..64 of [a-z0-9-]"},
+	    {"{\"device_id\":\"-d\",\"store_id\":\"s\",\"role\":\"kiosk\",\"database\":\"x\"}",
+	     "device_id: must be 1..64 of [a-z0-9-]"},
+	    {"{\"device_id\":\"\",\"store_id\":\"s\",\"role\":\"kiosk\",\"database\":\"x\"}",
+	     "device_id: must not be empty"},
+	    {"{\"device_id\":\"d\",\"store_id\":\"store/1\",\"role\":\"kiosk\",\"database\":\"x\"}",
+	     "store_id: must be 1..32 of [a-z0-9-]"},
+	    {"{\"device_id\":\"d\",\"store_id\":\"s\",\"role\":\"admin\",\"database\":\"x\"}",
+	     "role: must be \"kiosk\" or \"handheld\""},
+	    {"{\"device_id\":\"d\",\"store_id\":\"s\",\"role\":\"kiosk\",\"database\":\"x\"}",
+	     "keystore.options: the file keystore needs dir=PATH"},
+	    {BASE ",\"http\":{\"bind\":\"localhost:80\"}}", "http.bind: must be an IPv4 address"},
+	    {BASE ",\"http\":{\"bind\":\"::1\"}}", "http.bind: must be an IPv4 address"},
+	    {BASE ",\"http\":{\"assets\":\"\"}}", "http.assets: must not be empty"},
+	    {BASE ",\"readers\":[{\"backend\":\"sim\",\"options\":\"a\\u0001b\"}]}",
+	     "readers[0].options: must not contain control characters"},
+	    {BASE ",\"screen\":{\"default_language\":\"es\"}}",
+	     "screen.default_language: must be en, de, fr or nl"},
+	    {BASE ",\"staff\":{\"pin_hash\":\"1234\"}}", "staff.pin_hash: not a PIN hash"},
+	    {BASE ",\"staff\":{\"pin_hash\":\"pbkdf2-sha256$100000$...$...\"}}",
+	     "staff.pin_hash: not a PIN hash"},
+	    {BASE ",\"staff\":{\"pin_hash\":\"pbkdf2-sha256$10$GT0UfU4Gu8r-49GFHFTmYA$"
+		  "Th8GLJLwFkgxbQv0s14bQNfX4myS_hAJvu7XoK7FLuE\"}}",
+	     "staff.pin_hash: not a PIN hash"},
+	    /* HAL backends come from the registry */
+	    {"{\"device_id\":\"d\",\"store_id\":\"s\",\"role\":\"kiosk\",\"database\":\"x\","
+	     "\"keystore\":{\"backend\":\"tpm\"}}",
+	     "keystore.backend: unknown keystore backend \"tpm\""},
+	    {BASE ",\"readers\":[{\"backend\":\"sim\"},{\"backend\":\"bogus\"}]}",
+	     "readers[1].backend: unknown reader backend \"bogus\""},
+	    {BASE ",\"display\":{\"backend\":\"hdmi\"}}",
+	     "display.backend: unknown display backend"},
+	    {BASE ",\"indicator\":{\"backend\":\"gpio\"}}",
+	     "indicator.backend: unknown indicator backend"},
+	    /* the identifier rules, checked by ident_config_from_json */
+	    {BASE ",\"identifiers\":{\"totp\":{\"digits\":9}}}", "identifiers.totp"},
+	    {BASE ",\"identifiers\":{\"qr\":{\"prefixes\":[]}}}", "identifiers.qr"},
+	};
+	run_bad(cases, sizeof cases / sizeof cases[0]);
+}
+
+static void unknown_and_duplicate_keys_are_refused(void **state)
+{
+	(void)state;
+	const struct bad_case cases[] = {
+	    {BASE ",\"colour\":\"red\"}", "colour: unknown key"},
+	    {BASE ",\"http\":{\"prot\":8080}}", "http.prot: unknown key"},
+	    {BASE ",\"readers\":[{\"backend\":\"sim\",\"option\":\"\"}]}",
+	     "readers[0].option: unknown key"},
+	    {BASE ",\"keystore\":{\"backend\":\"sim\",\"dir\":\"/k\"}}",
+	     "keystore: key appears twice"},
+	    {BASE ",\"staff\":{\"pin\":\"1234\"}}", "staff.pin: unknown key"},
+	    {BASE ",\"cache\":{\"max_profile\":1}}", "cache.max_profile: unknown key"},
+	    {BASE ",\"screen\":{\"language\":\"en\"}}", "screen.language: unknown key"},
+	    {BASE ",\"uplink\":{\"hots\":\"g\"}}", "uplink.hots: unknown key"},
+	    {BASE ",\"identifiers\":{\"totpp\":{}}}", "identifiers: "},
+	    {BASE ",\"identifiers\":{\"totp\":{\"digit\":6}}}", "identifiers.totp"},
+	    {BASE ",\"role\":\"handheld\"}", "role: key appears twice"},
+	    {BASE ",\"ev\\u0001l\":1}", "ev?l: unknown key"},
+	    {BASE ",\"Device_id\":\"x\"}", "Device_id: unknown key"},
+	};
+	run_bad(cases, sizeof cases / sizeof cases[0]);
+}
+
+static void syntax_size_and_file_errors(void **state)
+{
+	static struct devcfg c;
+	char err[512], path[200], want[300];
+	(void)state;
+
+	assert_int_equal(parse(BASE, &c, err, sizeof err), RG_ERR_PARSE);
+	assert_int_equal(parse(BASE "} x", &c, err, sizeof err), RG_ERR_PARSE);
+	assert_int_equal(parse("[]", &c, err, sizeof err), RG_ERR_CONFIG);
+	assert_string_equal(err, "(top level): must be a JSON object, got an array");
+	assert_int_equal(parse("", &c, err, sizeof err), RG_ERR_PARSE);
+	assert_int_equal(devcfg_parse(BASE "}", DEVCFG_FILE_MAX + 1, &c, err, sizeof err),
+			 RG_ERR_TOOBIG);
+
+	/* devcfg_load names the file, then the key */
+	snprintf(path, sizeof path, "%s/device.json", tmpdir);
+	const char *j = BASE ",\"http\":{\"port\":70000}}";
+	write_file(path, j, strlen(j));
+	assert_int_equal(devcfg_load(path, &c, err, sizeof err), RG_ERR_CONFIG);
+	snprintf(want, sizeof want, "config %s: http.port: must be 1..65535", path);
+	assert_int_equal(strncmp(err, want, strlen(want)), 0);
+
+	/* over the cap: refused by size before parsing (whitespace is valid JSON) */
+	char *big = malloc(DEVCFG_FILE_MAX + 2);
+	assert_non_null(big);
+	memset(big, ' ', DEVCFG_FILE_MAX + 1);
+	memcpy(big, BASE "}", strlen(BASE "}"));
+	write_file(path, big, DEVCFG_FILE_MAX + 1);
+	assert_int_equal(devcfg_load(path, &c, err, sizeof err), RG_ERR_TOOBIG);
+	assert_non_null(strstr(err, path));
+	assert_non_null(strstr(err, "262144"));
+	/* exactly at the cap is fine */
+	write_file(path, big, DEVCFG_FILE_MAX);
+	assert_int_equal(devcfg_load(path, &c, err, sizeof err), 0);
+	free(big);
+
+	unlink(path);
+	assert_int_equal(devcfg_load(path, &c, err, sizeof err), RG_ERR_NOTFOUND);
+	snprintf(want, sizeof want, "config %s: cannot open", path);
+	assert_int_equal(strncmp(err, want, strlen(want)), 0);
+	assert_int_equal(devcfg_load(tmpdir, &c, err, sizeof err), RG_ERR_IO); /* a directory */
+	assert_int_equal(devcfg_parse(NULL, 0, &c, err, sizeof err), RG_ERR_INVAL);
+}
+
+static void parse_variant(const char *extra, struct devcfg *c)
+{
+	char json[2048], err[512];
+	snprintf(
+	    json, sizeof json,
+	    "{\"device_id\":\"dev-1\",\"store_id\":\"0042\",\"role\":\"kiosk\","
+	    "\"database\":\"/d.db\",\"keystore\":{\"backend\":\"file\",\"options\":\"dir=/k\"},"
+	    "\"readers\":[{\"backend\":\"sim\",\"options\":\"path=/run/r.sock\"}]%s}",
+	    extra);
+	if (parse(json, c, err, sizeof err))
+		fail_msg("%s: %s", extra, err);
+}
+
+static void reload_changes_only_reloadable_keys(void **state)
+{
+	static struct devcfg a, b;
+	char err[256];
+	(void)state;
+	parse_variant("", &a);
+	parse_variant("", &b);
+	assert_int_equal(devcfg_reload_check(&a, &b, err, sizeof err), 0);
+
+	/* staff.pin_hash, screen.* and identifiers take effect at once */
+	parse_variant(",\"staff\":{\"pin_hash\":\"pbkdf2-sha256$100000$GT0UfU4Gu8r-49GFHFTmYA$"
+		      "Th8GLJLwFkgxbQv0s14bQNfX4myS_hAJvu7XoK7FLuE\"},"
+		      "\"screen\":{\"idle_after_ms\":5000,\"public_items_max\":0,"
+		      "\"default_language\":\"de\"},"
+		      "\"identifiers\":{\"totp\":{\"enabled\":false}}",
+		      &b);
+	assert_int_equal(devcfg_reload_check(&a, &b, err, sizeof err), 0);
+
+	static const struct {
+		const char *extra, *key;
+	} cases[] = {
+	    {",\"http\":{\"port\":9090}", "http.port"},
+	    {",\"http\":{\"bind\":\"127.0.0.2\"}", "http.bind"},
+	    {",\"http\":{\"assets\":\"/srv/ui\"}", "http.assets"},
+	    {",\"http\":{\"session_idle_s\":60}", "http.session_idle_s"},
+	    {",\"cache\":{\"max_bytes\":4096}", "cache.max_bytes"},
+	    {",\"cache\":{\"max_profiles\":5}", "cache.max_profiles"},
+	    {",\"display\":{\"backend\":\"sim\"}", "display"},
+	    {",\"indicator\":{\"backend\":\"sim\"}", "indicator"},
+	    {",\"uplink\":{\"host\":\"g\",\"ca_file\":\"a\",\"cert_file\":\"b\",\"key_file\":"
+	     "\"c\"}",
+	     "uplink"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		parse_variant(cases[i].extra, &b);
+		assert_int_equal(devcfg_reload_check(&a, &b, err, sizeof err), RG_ERR_STATE);
+		if (strncmp(err, cases[i].key, strlen(cases[i].key)) ||
+		    err[strlen(cases[i].key)] != ':')
+			fail_msg("%s: got \"%s\"", cases[i].extra, err);
+	}
+	/* the top-level and array keys, edited in place */
+	b = a;
+	snprintf(b.device_id, sizeof b.device_id, "dev-2");
+	assert_int_equal(devcfg_reload_check(&a, &b, err, sizeof err), RG_ERR_STATE);
+	assert_int_equal(strncmp(err, "device_id:", 10), 0);
+	b = a;
+	b.role = DEVCFG_ROLE_HANDHELD;
+	assert_int_equal(devcfg_reload_check(&a, &b, err, sizeof err), RG_ERR_STATE);
+	assert_int_equal(strncmp(err, "role:", 5), 0);
+	b = a;
+	snprintf(b.database, sizeof b.database, "/other.db");
+	assert_int_equal(devcfg_reload_check(&a, &b, err, sizeof err), RG_ERR_STATE);
+	assert_int_equal(strncmp(err, "database:", 9), 0);
+	b = a;
+	snprintf(b.keystore.options, sizeof b.keystore.options, "dir=/k2");
+	assert_int_equal(devcfg_reload_check(&a, &b, err, sizeof err), RG_ERR_STATE);
+	assert_int_equal(strncmp(err, "keystore.options:", 17), 0);
+	b = a;
+	snprintf(b.readers[0].options, sizeof b.readers[0].options, "path=/run/other.sock");
+	assert_int_equal(devcfg_reload_check(&a, &b, err, sizeof err), RG_ERR_STATE);
+	assert_int_equal(strncmp(err, "readers[0]:", 11), 0);
+	b = a;
+	b.n_readers = 0;
+	assert_int_equal(devcfg_reload_check(&a, &b, err, sizeof err), RG_ERR_STATE);
+	assert_int_equal(strncmp(err, "readers:", 8), 0);
+	/* uplink details */
+	parse_variant(",\"uplink\":{\"host\":\"g\",\"ca_file\":\"a\",\"cert_file\":\"b\","
+		      "\"key_file\":\"c\"}",
+		      &a);
+	b = a;
+	b.uplink.batch_max = 7;
+	assert_int_equal(devcfg_reload_check(&a, &b, err, sizeof err), RG_ERR_STATE);
+	assert_int_equal(strncmp(err, "uplink.batch_max:", 17), 0);
+	b = a;
+	snprintf(b.uplink.key_file, sizeof b.uplink.key_file, "other.key");
+	assert_int_equal(devcfg_reload_check(&a, &b, err, sizeof err), RG_ERR_STATE);
+	assert_int_equal(strncmp(err, "uplink.key_file:", 16), 0);
+}
+
+static void ui_dir_default_and_environment_override(void **state)
+{
+	static struct devcfg c;
+	char err[256];
+	(void)state;
+	assert_string_equal(devcfg_default_assets(), FWCONFIG_UI_DIR);
+	assert_int_equal(setenv("REGULARS_UI_DIR", "/opt/regulars/ui", 1), 0);
+	assert_string_equal(devcfg_default_assets(), "/opt/regulars/ui");
+	assert_int_equal(parse(BASE "}", &c, err, sizeof err), 0);
+	assert_string_equal(c.http.assets, "/opt/regulars/ui");
+	/* an explicit http.assets wins over both */
+	assert_int_equal(parse(BASE ",\"http\":{\"assets\":\"/srv/ui\"}}", &c, err, sizeof err), 0);
+	assert_string_equal(c.http.assets, "/srv/ui");
+	assert_int_equal(setenv("REGULARS_UI_DIR", "", 1), 0);
+	assert_string_equal(devcfg_default_assets(), FWCONFIG_UI_DIR);
+	unsetenv("REGULARS_UI_DIR");
+	assert_string_equal(devcfg_role_name(DEVCFG_ROLE_KIOSK), "kiosk");
+	assert_string_equal(devcfg_role_name((enum devcfg_role)7), "unknown");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(example_config_parses),
+	    cmocka_unit_test(every_optional_key_has_its_default),
+	    cmocka_unit_test(each_kind_of_error_names_its_key),
+	    cmocka_unit_test(unknown_and_duplicate_keys_are_refused),
+	    cmocka_unit_test(syntax_size_and_file_errors),
+	    cmocka_unit_test(reload_changes_only_reloadable_keys),
+	    cmocka_unit_test(ui_dir_default_and_environment_override),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,86 @@
+/*
+ * uplink.h - the device's sync link to the store gateway (docs/uplink.md):
+ * sends the outbox as batches per lane over MQTT, deletes rows only when
+ * central's end-to-end ack lists them, follows the gateway's receipts, and
+ * asks the gateway for a profile on a local cache miss. It runs two threads
+ * of its own (the rg_mqtt client and a sender); every function here is
+ * thread-safe. It never writes the store except store_outbox_mark_sent and
+ * store_outbox_ack.
+ */
+#ifndef FIRMWARE_UPLINK_H
+#define FIRMWARE_UPLINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/clock.h"
+#include "firmware/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define UPLINK_BATCH_MAX 500	       /* rows per batch (the wire limit) */
+#define UPLINK_WINDOW 8		       /* batches published and awaiting their receipt */
+#define UPLINK_TRACK_MAX 32	       /* batches awaiting central's ack (window included) */
+#define UPLINK_LOOKUP_MAX 64	       /* lookups waiting at once */
+#define UPLINK_PROFILE_MAX (48 * 1024) /* a lookup answer's profile, as JSON text */
+
+struct uplink;
+
+struct uplink_config {
+	const char *device_id; /* this device's identity = its certificate CN */
+	const char *store_id;  /* the store (topic prefix rg/v1/s/<store>/) */
+	const char *host;      /* the store broker */
+	int port;
+	const char *ca_file, *cert_file, *key_file; /* tenant CA, device cert and key (PEM) */
+	int batch_max;				    /* rows per batch, 1..500; 0: 100 */
+	int resend_ms;		      /* resend rows not acknowledged after this; 0: 30000 */
+	int lookup_timeout_ms;	      /* default for uplink_lookup(timeout_ms <= 0); 0: 1500 */
+	struct store *store;	      /* borrowed; must outlive the uplink */
+	const struct rg_clock *clock; /* borrowed; NULL: rg_clock_system() */
+	/* Optional, tests: the reconnect backoff (rg_mqtt), 0: rg_mqtt's defaults. */
+	int backoff_min_ms, backoff_max_ms;
+};
+
+/* Validate cfg and start the MQTT client and the sender thread (returns at
+ * once; connecting happens in the background). RG_ERR_CONFIG with a logged
+ * message for a bad config. On success *out is owned by the caller
+ * (uplink_stop). */
+int uplink_start(const struct uplink_config *cfg, struct uplink **out);
+/* New rows are in the outbox: send soon. Cheap and non-blocking. */
+void uplink_notify(struct uplink *u);
+/* Publish nothing more, publish the retained status {"online":false} (a clean
+ * DISCONNECT discards the Will), disconnect, join both threads and free u.
+ * NULL is a no-op. Rows stay in the outbox. The caller makes sure no other
+ * uplink call is running or starts (the daemon stops its users first). */
+void uplink_stop(struct uplink *u);
+
+struct uplink_status {
+	bool connected;
+	int64_t batches_sent;	  /* batch publishes, resends included */
+	int64_t rows_sent;	  /* rows in those batches */
+	int64_t rows_acked;	  /* outbox rows deleted on central's acks */
+	int64_t receipts_spooled; /* gateway receipts: spooled */
+	int64_t receipts_refused; /* gateway receipts: refused (any reason) */
+	int64_t acks_received;	  /* acks applied */
+	int64_t acks_invalid;	  /* acks, receipts, answers refused (malformed / not ours) */
+	int64_t last_ack_ms;	  /* wall ms of the last ack applied, 0 if none */
+};
+void uplink_status_get(struct uplink *u, struct uplink_status *out);
+
+/* Ask the gateway for the profile behind a token (a local cache miss).
+ * Blocking, for up to timeout_ms (<= 0: the configured default). Returns 1
+ * with the profile as a JSON object {"id","version","hlc","body"} in buf
+ * (NUL-terminated), 0 if the gateway and central do not know the token,
+ * RG_ERR_CLOSED when offline or stopping, RG_ERR_TIMEOUT when no valid
+ * answer came in time, RG_ERR_TOOBIG if cap is short, RG_ERR_BUSY when
+ * UPLINK_LOOKUP_MAX lookups are already waiting. */
+int uplink_lookup(struct uplink *u, const uint8_t token[32], int timeout_ms, char *buf, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
