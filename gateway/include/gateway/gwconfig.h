@@ -1,0 +1,68 @@
+/*
+ * gwconfig.h - the gateway's configuration file (docs/gateway.md): strict
+ * JSON (unknown keys and bad values are errors naming the key), defaults, and
+ * which parts a SIGHUP may change. A parse either fills the whole struct or
+ * fails with a message; nothing half-parsed is ever used.
+ */
+#ifndef GATEWAY_GWCONFIG_H
+#define GATEWAY_GWCONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GWCFG_PATH_MAX 512
+#define GWCFG_HOST_MAX 255
+#define GWCFG_FILE_MAX (64 * 1024)
+#define GWCFG_DEVICES_MAX 1024
+
+struct gwcfg_broker {
+	char host[GWCFG_HOST_MAX + 1];
+	int port; /* default 8883 */
+};
+
+struct gwcfg {
+	char store_id[33]; /* [a-z0-9-]{1,32} */
+	char identity[65]; /* "gw-<store_id>" (the only value allowed) */
+	struct gwcfg_broker store_broker;
+	struct gwcfg_broker central_broker;
+	char ca_file[GWCFG_PATH_MAX];
+	char cert_file[GWCFG_PATH_MAX];
+	char key_file[GWCFG_PATH_MAX];
+	char spool_path[GWCFG_PATH_MAX];
+	int64_t budget_bytes; /* default 1 GiB, at least 1 MiB */
+	int forward_window;   /* batches forwarded and not yet acked; default 64 */
+	int resend_ms;	      /* re-forward an unacked batch after; default 30000 */
+	int stats_interval_s; /* periodic stats line; default 60 */
+	int log_level;	      /* enum rg_log_level; default info */
+	/* NULL-free list of accepted device identities; n_devices 0 = any device
+	 * identity (never gw-*) under this store's broker. Owned by the struct:
+	 * release with gwcfg_free(). */
+	size_t n_devices;
+	char (*devices)[65];
+};
+
+/* Parse a JSON document. 0, or RG_ERR_CONFIG with "key: what is wrong" in
+ * err. On failure *out holds nothing to free. */
+int gwcfg_parse(const char *json, size_t len, struct gwcfg *out, char *err, size_t errcap);
+/* Read and parse a file (at most GWCFG_FILE_MAX bytes); err names the file. */
+int gwcfg_load(const char *path, struct gwcfg *out, char *err, size_t errcap);
+void gwcfg_free(struct gwcfg *c);
+/* Whether new_cfg may replace old without a restart: 0 if only reloadable
+ * keys differ (log_level, known_devices, spool.budget_bytes,
+ * forward.window, forward.resend_ms, stats_interval_s); RG_ERR_STATE naming
+ * the first other key that differs. */
+int gwcfg_reload_check(const struct gwcfg *old, const struct gwcfg *new_cfg, char *err,
+		       size_t errcap);
+/* 1 if id is a device this configuration accepts uplinks from. */
+int gwcfg_device_known(const struct gwcfg *c, const char *id);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

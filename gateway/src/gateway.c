@@ -1,0 +1,920 @@
+/*
+ * gateway.c - the regulars-gateway daemon (gateway.h). Threads: the two
+ * rg_mqtt clients' threads only copy what arrives into one event queue
+ * (bounded: a full queue makes the store client's thread wait, which stops
+ * it reading from the broker); the main thread owns the spool, the
+ * scheduler and every decision. A device batch is committed (in a group
+ * with whatever else arrived meanwhile) before its receipt is published.
+ */
+#include "gateway.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/mqtt.h"
+#include "gateway/forward.h"
+#include "gateway/spool.h"
+#include "gateway/uplink.h"
+
+#define COMP "gateway"
+#define QUEUE_MAX_BYTES (64u << 20) /* events waiting for the main thread */
+#define GROUP_MAX 64		    /* uplinks committed in one transaction */
+#define STATUS_EVERY_MS 10000
+#define LOOKUPS_MAX 256
+#define LOOKUP_TTL_MS 10000
+#define LOOKUP_MAX_BYTES 1024
+
+enum ev_kind {
+	EV_STORE_UP,
+	EV_STORE_DOWN,
+	EV_CENTRAL_UP,
+	EV_CENTRAL_DOWN,
+	EV_STORE_MSG,
+	EV_CENTRAL_MSG,
+};
+
+struct ev {
+	struct ev *next;
+	enum ev_kind kind;
+	char *topic;
+	char *payload; /* NUL-terminated copy */
+	size_t len;
+	char *response_topic;
+	uint8_t corr[RG_MQTT_CORR_MAX];
+	size_t corr_len;
+	size_t bytes;
+};
+
+struct lookup {
+	bool used;
+	uint64_t id;
+	int64_t expires_ms;
+	char device[RG_WIRE_ID_MAX + 1];
+	uint8_t corr[RG_MQTT_CORR_MAX];
+	size_t corr_len;
+};
+
+struct counters {
+	int64_t accepted, accepted_items, duplicates;
+	int64_t refused[GW_REFUSE__COUNT];
+	int64_t unnamed; /* refused without a batch id: no receipt possible */
+	int64_t receipts_unsent;
+	int64_t shed_batches, shed_items;
+	int64_t acks_applied, ack_items, batches_done;
+	int64_t acks_malformed, acks_unknown_device, acks_unrelayed;
+	int64_t lookups, lookup_answers, lookups_dropped;
+	int64_t db_errors;
+};
+
+struct gw_daemon {
+	struct gwcfg cfg;
+	char *config_path;
+	const struct rg_clock *clock;
+	struct gw_spool *spool;
+	struct gw_fwd *fwd;
+	struct rg_mqtt *store, *central;
+	char up_prefix[RG_MQTT_TOPIC_MAX];	/* rg/v1/g/gw-<store>/up/ */
+	char ack_topic[RG_MQTT_TOPIC_MAX];	/* rg/v1/g/gw-<store>/down/ack */
+	char resp_topic[RG_MQTT_TOPIC_MAX];	/* rg/v1/g/gw-<store>/down/resp */
+	char store_status[RG_MQTT_TOPIC_MAX];	/* rg/v1/s/<store>/gateway/status */
+	char central_status[RG_MQTT_TOPIC_MAX]; /* rg/v1/g/gw-<store>/status */
+
+	pthread_mutex_t mu;
+	pthread_cond_t room;
+	struct ev *head, *tail;
+	size_t q_bytes;
+	bool closing;
+
+	bool store_up, central_up;
+	struct counters n;
+	struct lookup lookups[LOOKUPS_MAX];
+	uint64_t next_lookup;
+	int64_t last_status_ms, last_stats_ms;
+	int64_t last_backlog;
+	int64_t started_ms;
+};
+
+static volatile sig_atomic_t stop_flag, reload_flag;
+static int wake_fds[2] = {-1, -1};
+
+static void wake(void)
+{
+	int saved = errno;
+	if (wake_fds[1] >= 0) {
+		ssize_t r = write(wake_fds[1], "x", 1);
+		(void)r;
+	}
+	errno = saved;
+}
+
+void gw_daemon_signal_stop(void)
+{
+	stop_flag = 1;
+	wake();
+}
+
+void gw_daemon_signal_reload(void)
+{
+	reload_flag = 1;
+	wake();
+}
+
+static int64_t now_ms(const struct gw_daemon *d)
+{
+	return rg_clock_mono_ns(d->clock) / 1000000;
+}
+
+/* ---- the event queue (MQTT threads -> main thread) ---- */
+
+static void ev_free(struct ev *e)
+{
+	if (!e)
+		return;
+	free(e->topic);
+	free(e->payload);
+	free(e->response_topic);
+	free(e);
+}
+
+static void push(struct gw_daemon *d, struct ev *e, bool may_wait)
+{
+	pthread_mutex_lock(&d->mu);
+	while (may_wait && !d->closing && d->q_bytes > QUEUE_MAX_BYTES)
+		pthread_cond_wait(&d->room, &d->mu);
+	if (d->closing && may_wait) {
+		pthread_mutex_unlock(&d->mu);
+		ev_free(e); /* stopping: the device resends what it has no receipt for */
+		return;
+	}
+	if (d->tail)
+		d->tail->next = e;
+	else
+		d->head = e;
+	d->tail = e;
+	d->q_bytes += e->bytes;
+	pthread_mutex_unlock(&d->mu);
+	wake();
+}
+
+static void push_kind(struct gw_daemon *d, enum ev_kind k)
+{
+	struct ev *e = calloc(1, sizeof *e);
+	if (!e) {
+		rg_error(COMP, "out_of_memory", "what=event");
+		return;
+	}
+	e->kind = k;
+	push(d, e, false);
+}
+
+static void push_msg(struct gw_daemon *d, enum ev_kind k, const struct rg_mqtt_msg *m)
+{
+	struct ev *e = calloc(1, sizeof *e);
+	if (!e || !(e->topic = strdup(m->topic)) || !(e->payload = malloc(m->len + 1)) ||
+	    (m->response_topic && !(e->response_topic = strdup(m->response_topic)))) {
+		rg_error(COMP, "out_of_memory", "what=message len=%zu", m->len);
+		ev_free(e);
+		return;
+	}
+	e->kind = k;
+	memcpy(e->payload, m->payload, m->len);
+	e->payload[m->len] = '\0';
+	e->len = m->len;
+	if (m->corr && m->corr_len <= sizeof e->corr) {
+		memcpy(e->corr, m->corr, m->corr_len);
+		e->corr_len = m->corr_len;
+	}
+	e->bytes = sizeof *e + m->len + strlen(m->topic);
+	push(d, e, true);
+}
+
+static struct ev *take_all(struct gw_daemon *d)
+{
+	struct ev *e;
+	pthread_mutex_lock(&d->mu);
+	e = d->head;
+	d->head = d->tail = NULL;
+	d->q_bytes = 0;
+	pthread_cond_broadcast(&d->room);
+	pthread_mutex_unlock(&d->mu);
+	return e;
+}
+
+/* ---- MQTT callbacks (client threads: queue only) ---- */
+
+static void store_on_connect(void *ctx, bool session_present)
+{
+	struct gw_daemon *d = ctx;
+	char f[RG_MQTT_TOPIC_MAX];
+	(void)session_present;
+	/* Subscribing again is harmless and covers a session the broker lost. */
+	snprintf(f, sizeof f, "rg/v1/s/%s/d/+/up/#", d->cfg.store_id);
+	rg_mqtt_subscribe(d->store, f, 1);
+	snprintf(f, sizeof f, "rg/v1/s/%s/d/+/req/#", d->cfg.store_id);
+	rg_mqtt_subscribe(d->store, f, 1);
+	push_kind(d, EV_STORE_UP);
+}
+
+static void store_on_disconnect(void *ctx, int reason)
+{
+	(void)reason;
+	push_kind(ctx, EV_STORE_DOWN);
+}
+
+static void store_on_message(void *ctx, const struct rg_mqtt_msg *m)
+{
+	push_msg(ctx, EV_STORE_MSG, m);
+}
+
+static void central_on_connect(void *ctx, bool session_present)
+{
+	struct gw_daemon *d = ctx;
+	char f[RG_MQTT_TOPIC_MAX];
+	(void)session_present;
+	snprintf(f, sizeof f, "rg/v1/g/%s/down/#", d->cfg.identity);
+	rg_mqtt_subscribe(d->central, f, 1);
+	push_kind(d, EV_CENTRAL_UP);
+}
+
+static void central_on_disconnect(void *ctx, int reason)
+{
+	(void)reason;
+	push_kind(ctx, EV_CENTRAL_DOWN);
+}
+
+static void central_on_message(void *ctx, const struct rg_mqtt_msg *m)
+{
+	push_msg(ctx, EV_CENTRAL_MSG, m);
+}
+
+/* ---- forwarding ---- */
+
+static int fwd_publish(void *ctx, const struct gw_spool_entry *e)
+{
+	struct gw_daemon *d = ctx;
+	char topic[RG_MQTT_TOPIC_MAX];
+	snprintf(topic, sizeof topic, "%s%s", d->up_prefix, rg_lane_name(e->lane));
+	return rg_mqtt_publish(d->central, topic, e->payload, e->len, 1, false, NULL);
+}
+
+static const struct gw_fwd_ops fwd_ops = {.publish = fwd_publish};
+
+/* ---- statuses and stats ---- */
+
+static void publish_status(struct gw_daemon *d)
+{
+	struct gw_spool_stats st;
+	char buf[512];
+	int64_t backlog;
+	int n;
+
+	if (gw_spool_stats(d->spool, &st) < 0)
+		return;
+	backlog = st.batches[0] + st.batches[1] + st.batches[2];
+	if (d->store_up) {
+		n = snprintf(buf, sizeof buf,
+			     "{\"online\":true,\"central\":\"%s\",\"backlog\":%lld}",
+			     d->central_up ? "online" : "offline", (long long)backlog);
+		rg_mqtt_publish(d->store, d->store_status, buf, (size_t)n, 1, true, NULL);
+	}
+	if (d->central_up) {
+		n = snprintf(buf, sizeof buf,
+			     "{\"online\":true,\"store\":\"%s\",\"store_broker\":\"%s\","
+			     "\"backlog\":%lld,\"items\":%lld,\"lanes\":{\"priority\":%lld,"
+			     "\"interactions\":%lld,\"telemetry\":%lld},\"spool_bytes\":%lld,"
+			     "\"budget_bytes\":%lld}",
+			     d->cfg.store_id, d->store_up ? "online" : "offline",
+			     (long long)backlog, (long long)st.items, (long long)st.batches[0],
+			     (long long)st.batches[1], (long long)st.batches[2],
+			     (long long)st.bytes, (long long)st.budget);
+		rg_mqtt_publish(d->central, d->central_status, buf, (size_t)n, 1, true, NULL);
+	}
+	d->last_backlog = backlog;
+	d->last_status_ms = now_ms(d);
+}
+
+static void log_stats(struct gw_daemon *d, const char *event)
+{
+	struct gw_spool_stats st;
+	struct gw_fwd_stats fs;
+	struct rg_mqtt_stats cs;
+	const struct counters *n = &d->n;
+
+	memset(&st, 0, sizeof st);
+	gw_spool_stats(d->spool, &st);
+	gw_fwd_stats_get(d->fwd, &fs);
+	rg_mqtt_stats_get(d->central, &cs);
+	rg_info(
+	    COMP, event,
+	    "accepted=%lld accepted_items=%lld duplicates=%lld refused_malformed=%lld "
+	    "refused_too_big=%lld refused_device_mismatch=%lld refused_store_mismatch=%lld "
+	    "refused_not_device=%lld refused_unknown_device=%lld refused_lane_mismatch=%lld "
+	    "refused_spool_full=%lld refused_unnamed=%lld receipts_unsent=%lld "
+	    "shed_batches=%lld shed_items=%lld forwarded=%lld reforwarded=%lld inflight=%d "
+	    "central_refused=%lld acks=%lld ack_items=%lld batches_done=%lld "
+	    "acks_malformed=%lld acks_unknown_device=%lld acks_unrelayed=%lld lookups=%lld "
+	    "lookup_answers=%lld lookups_dropped=%lld db_errors=%lld backlog_priority=%lld "
+	    "backlog_interactions=%lld backlog_telemetry=%lld backlog_items=%lld "
+	    "spool_bytes=%lld budget_bytes=%lld store=%s central=%s",
+	    (long long)n->accepted, (long long)n->accepted_items, (long long)n->duplicates,
+	    (long long)n->refused[GW_REFUSE_MALFORMED], (long long)n->refused[GW_REFUSE_TOO_BIG],
+	    (long long)n->refused[GW_REFUSE_DEVICE_MISMATCH],
+	    (long long)n->refused[GW_REFUSE_STORE_MISMATCH],
+	    (long long)n->refused[GW_REFUSE_NOT_DEVICE],
+	    (long long)n->refused[GW_REFUSE_UNKNOWN_DEVICE],
+	    (long long)n->refused[GW_REFUSE_LANE_MISMATCH],
+	    (long long)n->refused[GW_REFUSE_SPOOL_FULL], (long long)n->unnamed,
+	    (long long)n->receipts_unsent, (long long)n->shed_batches, (long long)n->shed_items,
+	    (long long)fs.forwarded, (long long)fs.reforwarded, fs.inflight, (long long)cs.refused,
+	    (long long)n->acks_applied, (long long)n->ack_items, (long long)n->batches_done,
+	    (long long)n->acks_malformed, (long long)n->acks_unknown_device,
+	    (long long)n->acks_unrelayed, (long long)n->lookups, (long long)n->lookup_answers,
+	    (long long)n->lookups_dropped, (long long)n->db_errors, (long long)st.batches[0],
+	    (long long)st.batches[1], (long long)st.batches[2], (long long)st.items,
+	    (long long)st.bytes, (long long)st.budget, d->store_up ? "online" : "offline",
+	    d->central_up ? "online" : "offline");
+	d->last_stats_ms = now_ms(d);
+}
+
+/* ---- device uplinks ---- */
+
+struct pending {
+	const struct ev *ev;
+	struct gw_topic topic;
+	struct gw_uplink u;
+	struct gw_put_result put;
+};
+
+static void receipt(struct gw_daemon *d, const char *device, const struct rg_uuid *batch,
+		    enum gw_refusal r)
+{
+	char topic[RG_MQTT_TOPIC_MAX], buf[GW_RECEIPT_MAX];
+	int n = gw_receipt_encode(batch, r, buf, sizeof buf);
+	if (n < 0)
+		return;
+	snprintf(topic, sizeof topic, "rg/v1/s/%s/d/%s/down/receipt", d->cfg.store_id, device);
+	if (rg_mqtt_publish(d->store, topic, buf, (size_t)n, 1, false, NULL) < 0)
+		d->n.receipts_unsent++;
+}
+
+static void refused(struct gw_daemon *d, const struct pending *p)
+{
+	char id[RG_UUID_STR_LEN + 1] = "none", q[RG_WIRE_ERR_MAX + 8];
+	enum gw_refusal r = p->u.refusal;
+	d->n.refused[r]++;
+	if (p->u.has_batch_id)
+		rg_uuid_format(&p->u.batch_id, id);
+	rg_warn(COMP, "batch_refused",
+		"device=%s lane=%s batch=%s reason=%s receipt_reason=%s bytes=%zu detail=%s",
+		p->topic.device, rg_lane_name(p->topic.lane), id, gw_refusal_name(r),
+		gw_refusal_reason(r), p->ev->len, rg_log_quote(q, sizeof q, p->u.detail));
+	if (p->u.has_batch_id)
+		receipt(d, p->topic.device, &p->u.batch_id, r);
+	else
+		d->n.unnamed++;
+}
+
+/* Spool every accepted uplink of the group in one transaction. On failure
+ * nothing is spooled and nothing is answered: the devices resend. */
+static int spool_group(struct gw_daemon *d, struct pending *g, size_t n)
+{
+	int rc;
+	if ((rc = gw_spool_begin(d->spool)) < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (g[i].u.refusal != GW_ACCEPT)
+			continue;
+		struct gw_spool_in in = {
+		    .device = g[i].topic.device,
+		    .lane = g[i].topic.lane,
+		    .batch_id = g[i].u.batch_id,
+		    .payload = g[i].ev->payload,
+		    .len = g[i].ev->len,
+		    .ids = g[i].u.ids,
+		    .n_ids = g[i].u.batch.n_items,
+		};
+		if ((rc = gw_spool_put(d->spool, &in, &g[i].put)) < 0) {
+			gw_spool_rollback(d->spool);
+			return rc;
+		}
+	}
+	return gw_spool_commit(d->spool);
+}
+
+static void uplink_group(struct gw_daemon *d, struct pending *g, size_t n)
+{
+	char id[RG_UUID_STR_LEN + 1];
+	bool any = false;
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		any |= g[i].u.refusal == GW_ACCEPT;
+	if (any && (rc = spool_group(d, g, n)) < 0) {
+		d->n.db_errors++;
+		rg_error(COMP, "spool_failed", "batches=%zu error=%s action=no_receipts", n,
+			 rg_errname(rc));
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct pending *p = &g[i];
+		if (p->u.refusal != GW_ACCEPT) {
+			refused(d, p);
+			continue;
+		}
+		if (rc < 0)
+			continue;
+		d->n.shed_batches += p->put.shed_batches;
+		d->n.shed_items += p->put.shed_items;
+		rg_uuid_format(&p->u.batch_id, id);
+		if (p->put.status == GW_PUT_FULL) {
+			p->u.refusal = GW_REFUSE_SPOOL_FULL;
+			snprintf(p->u.detail, sizeof p->u.detail, "disk budget %lld bytes reached",
+				 (long long)d->cfg.budget_bytes);
+			refused(d, p);
+			continue;
+		}
+		if (p->put.status == GW_PUT_DUPLICATE)
+			d->n.duplicates++;
+		else {
+			d->n.accepted++;
+			d->n.accepted_items += (int64_t)p->u.batch.n_items;
+			gw_fwd_spooled(d->fwd, p->topic.device, p->topic.lane);
+		}
+		rg_debug(COMP, "batch_spooled",
+			 "device=%s lane=%s batch=%s items=%zu seq=%lld dup=%d", p->topic.device,
+			 rg_lane_name(p->topic.lane), id, p->u.batch.n_items, (long long)p->put.seq,
+			 p->put.status == GW_PUT_DUPLICATE);
+		receipt(d, p->topic.device, &p->u.batch_id, GW_ACCEPT);
+	}
+}
+
+/* ---- lookups (device -> central -> device) ---- */
+
+static int lookup_valid(const char *payload, size_t len)
+{
+	static const char *const keys[] = {"v", "type", "token", NULL};
+	cJSON *root = NULL;
+	const char *type, *token;
+	int64_t v;
+	int ok = 0;
+	if (len > LOOKUP_MAX_BYTES || rg_json_parse(payload, len, LOOKUP_MAX_BYTES, &root, NULL, 0))
+		return 0;
+	if (!rg_json_check_keys(root, keys, NULL, 0) &&
+	    !rg_json_req_int(root, "v", 1, 1, &v, NULL, 0) &&
+	    !rg_json_req_str(root, "type", 16, &type, NULL, 0) && !strcmp(type, "lookup") &&
+	    !rg_json_req_str(root, "token", 64, &token, NULL, 0) && strlen(token) == 64) {
+		ok = 1;
+		for (const char *c = token; *c; c++)
+			if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+				ok = 0;
+	}
+	cJSON_Delete(root);
+	return ok;
+}
+
+static void lookup_request(struct gw_daemon *d, const struct ev *e, const struct gw_topic *t)
+{
+	char want[RG_MQTT_TOPIC_MAX], topic[RG_MQTT_TOPIC_MAX];
+	int64_t now = now_ms(d);
+	struct lookup *slot = NULL;
+
+	snprintf(want, sizeof want, "rg/v1/s/%s/d/%s/down/resp", d->cfg.store_id, t->device);
+	if (strcmp(t->op, "lookup") || !strncmp(t->device, "gw-", 3) ||
+	    !gwcfg_device_known(&d->cfg, t->device) || !e->response_topic ||
+	    strcmp(e->response_topic, want) || !e->corr_len || !lookup_valid(e->payload, e->len)) {
+		d->n.lookups_dropped++;
+		rg_warn(COMP, "request_refused", "device=%s op=%s bytes=%zu", t->device, t->op,
+			e->len);
+		return;
+	}
+	if (!d->central_up) {
+		d->n.lookups_dropped++;
+		rg_debug(COMP, "lookup_offline", "device=%s", t->device);
+		return;
+	}
+	for (size_t i = 0; i < LOOKUPS_MAX; i++) {
+		struct lookup *l = &d->lookups[i];
+		if (!l->used || l->expires_ms <= now) {
+			slot = l;
+			break;
+		}
+	}
+	if (!slot) {
+		d->n.lookups_dropped++;
+		rg_warn(COMP, "lookup_busy", "device=%s pending=%d", t->device, LOOKUPS_MAX);
+		return;
+	}
+	memset(slot, 0, sizeof *slot);
+	slot->used = true;
+	slot->id = ++d->next_lookup;
+	slot->expires_ms = now + LOOKUP_TTL_MS;
+	snprintf(slot->device, sizeof slot->device, "%s", t->device);
+	memcpy(slot->corr, e->corr, e->corr_len);
+	slot->corr_len = e->corr_len;
+	snprintf(topic, sizeof topic, "rg/v1/g/%s/req/lookup", d->cfg.identity);
+	if (rg_mqtt_request(d->central, topic, e->payload, e->len, d->resp_topic, &slot->id,
+			    sizeof slot->id, NULL) < 0) {
+		slot->used = false;
+		d->n.lookups_dropped++;
+		return;
+	}
+	d->n.lookups++;
+}
+
+static void lookup_answer(struct gw_daemon *d, const struct ev *e)
+{
+	char topic[RG_MQTT_TOPIC_MAX];
+	uint64_t id;
+	if (e->corr_len != sizeof id || e->len > RG_WIRE_MAX_BYTES)
+		return;
+	memcpy(&id, e->corr, sizeof id);
+	for (size_t i = 0; i < LOOKUPS_MAX; i++) {
+		struct lookup *l = &d->lookups[i];
+		if (!l->used || l->id != id)
+			continue;
+		l->used = false;
+		if (l->expires_ms <= now_ms(d))
+			return;
+		snprintf(topic, sizeof topic, "rg/v1/s/%s/d/%s/down/resp", d->cfg.store_id,
+			 l->device);
+		if (rg_mqtt_request(d->store, topic, e->payload, e->len, NULL, l->corr, l->corr_len,
+				    NULL) == 0)
+			d->n.lookup_answers++;
+		return;
+	}
+}
+
+/* ---- central's acks ---- */
+
+static void ack_relay(struct gw_daemon *d, const struct ev *e)
+{
+	char err[RG_WIRE_ERR_MAX], q[RG_WIRE_ERR_MAX + 8], topic[RG_MQTT_TOPIC_MAX];
+	struct gw_ack_result r;
+	struct rg_wire_ack a;
+	int known, rc;
+
+	if (gw_ack_check(e->payload, e->len, &a, err, sizeof err) < 0) {
+		d->n.acks_malformed++;
+		rg_warn(COMP, "ack_refused", "reason=malformed bytes=%zu detail=%s", e->len,
+			rg_log_quote(q, sizeof q, err));
+		return;
+	}
+	known = d->cfg.n_devices ? gwcfg_device_known(&d->cfg, a.device)
+				 : gw_spool_device_known(d->spool, a.device);
+	if (known <= 0) {
+		d->n.acks_unknown_device++;
+		rg_warn(COMP, "ack_refused", "reason=unknown_device device=%s ids=%zu", a.device,
+			a.n_ids);
+		rg_wire_ack_free(&a);
+		return;
+	}
+	if ((rc = gw_spool_ack(d->spool, a.device, a.ids, a.n_ids, &r)) < 0) {
+		/* Not applied: central resends nothing, but the batch is re-forwarded
+		 * after the timeout and acked again. Still tell the device. */
+		d->n.db_errors++;
+		rg_error(COMP, "ack_apply_failed", "device=%s error=%s", a.device, rg_errname(rc));
+	} else {
+		d->n.acks_applied++;
+		d->n.ack_items += r.matched;
+		d->n.batches_done += r.batches_deleted;
+		gw_fwd_acked(d->fwd, a.device);
+	}
+	snprintf(topic, sizeof topic, "rg/v1/s/%s/d/%s/down/ack", d->cfg.store_id, a.device);
+	if (rg_mqtt_publish(d->store, topic, e->payload, e->len, 1, false, NULL) < 0)
+		d->n.acks_unrelayed++;
+	rg_debug(COMP, "ack_relayed", "device=%s ids=%zu matched=%d done=%d", a.device, a.n_ids,
+		 r.matched, r.batches_deleted);
+	rg_wire_ack_free(&a);
+}
+
+/* ---- the main loop ---- */
+
+static void handle_events(struct gw_daemon *d, struct ev *list)
+{
+	struct pending *g = calloc(GROUP_MAX, sizeof *g);
+	size_t n = 0;
+
+	if (!g) {
+		rg_error(COMP, "out_of_memory", "what=group");
+		while (list) {
+			struct ev *next = list->next;
+			ev_free(list);
+			list = next;
+		}
+		return;
+	}
+	for (struct ev *e = list; e; e = e->next) {
+		struct gw_topic t;
+		/* Keep order between a group and what follows it (an ack for a
+		 * batch must see that batch spooled). */
+		if (n && e->kind != EV_STORE_MSG) {
+			uplink_group(d, g, n);
+			for (size_t i = 0; i < n; i++)
+				gw_uplink_free(&g[i].u);
+			memset(g, 0, GROUP_MAX * sizeof *g);
+			n = 0;
+		}
+		switch (e->kind) {
+		case EV_STORE_UP:
+			d->store_up = true;
+			publish_status(d);
+			break;
+		case EV_STORE_DOWN:
+			d->store_up = false;
+			break;
+		case EV_CENTRAL_UP:
+			d->central_up = true;
+			gw_fwd_link(d->fwd, true);
+			publish_status(d);
+			break;
+		case EV_CENTRAL_DOWN:
+			d->central_up = false;
+			gw_fwd_link(d->fwd, false);
+			publish_status(d);
+			break;
+		case EV_CENTRAL_MSG:
+			if (!strcmp(e->topic, d->ack_topic))
+				ack_relay(d, e);
+			else if (!strcmp(e->topic, d->resp_topic))
+				lookup_answer(d, e);
+			else
+				rg_debug(COMP, "ignored", "topic=%s", e->topic);
+			break;
+		case EV_STORE_MSG:
+			if (gw_topic_parse(e->topic, d->cfg.store_id, &t) < 0) {
+				rg_debug(COMP, "ignored", "bytes=%zu", e->len);
+				break;
+			}
+			if (t.kind == GW_TOPIC_REQ) {
+				lookup_request(d, e, &t);
+				break;
+			}
+			if (t.kind != GW_TOPIC_UP)
+				break;
+			g[n].ev = e;
+			g[n].topic = t;
+			if (gw_uplink_check(d->cfg.store_id, t.device,
+					    gwcfg_device_known(&d->cfg, t.device), t.lane,
+					    e->payload, e->len, &g[n].u) < 0) {
+				rg_error(COMP, "out_of_memory", "what=batch bytes=%zu", e->len);
+				break;
+			}
+			if (++n == GROUP_MAX) {
+				uplink_group(d, g, n);
+				for (size_t i = 0; i < n; i++)
+					gw_uplink_free(&g[i].u);
+				memset(g, 0, GROUP_MAX * sizeof *g);
+				n = 0;
+			}
+			break;
+		}
+	}
+	if (n) {
+		uplink_group(d, g, n);
+		for (size_t i = 0; i < n; i++)
+			gw_uplink_free(&g[i].u);
+	}
+	free(g);
+	while (list) {
+		struct ev *next = list->next;
+		ev_free(list);
+		list = next;
+	}
+}
+
+static void reload(struct gw_daemon *d)
+{
+	struct gwcfg n;
+	char err[768], q[800];
+	if (gwcfg_load(d->config_path, &n, err, sizeof err) < 0) {
+		rg_error(COMP, "reload_failed", "error=%s action=kept_running_config",
+			 rg_log_quote(q, sizeof q, err));
+		return;
+	}
+	if (gwcfg_reload_check(&d->cfg, &n, err, sizeof err) < 0) {
+		rg_error(COMP, "reload_refused", "error=%s action=kept_running_config",
+			 rg_log_quote(q, sizeof q, err));
+		gwcfg_free(&n);
+		return;
+	}
+	gwcfg_free(&d->cfg);
+	d->cfg = n;
+	if (!getenv("REGULARS_LOG_LEVEL"))
+		rg_log_set_level((enum rg_log_level)d->cfg.log_level);
+	gw_spool_set_budget(d->spool, d->cfg.budget_bytes);
+	gw_fwd_set_limits(d->fwd, d->cfg.forward_window, d->cfg.resend_ms);
+	rg_info(COMP, "reloaded",
+		"budget_bytes=%lld window=%d resend_ms=%d known_devices=%zu stats_interval_s=%d",
+		(long long)d->cfg.budget_bytes, d->cfg.forward_window, d->cfg.resend_ms,
+		d->cfg.n_devices, d->cfg.stats_interval_s);
+}
+
+static int poll_timeout(struct gw_daemon *d)
+{
+	int64_t now = now_ms(d), t = 1000;
+	int64_t due = gw_fwd_next_due_ms(d->fwd);
+	int64_t stats = d->last_stats_ms + (int64_t)d->cfg.stats_interval_s * 1000 - now;
+	if (due >= 0 && due < t)
+		t = due;
+	if (stats < t)
+		t = stats;
+	return t < 0 ? 0 : (int)t;
+}
+
+int gw_daemon_run(struct gw_daemon *d)
+{
+	struct pollfd pfd = {.fd = wake_fds[0], .events = POLLIN};
+	char buf[64];
+	int rc;
+
+	if ((rc = rg_mqtt_start(d->store)) < 0 || (rc = rg_mqtt_start(d->central)) < 0) {
+		rg_error(COMP, "start_failed", "error=%s", rg_errname(rc));
+		return rc;
+	}
+	rg_info(COMP, "started",
+		"store=%s identity=%s spool=%s budget_bytes=%lld window=%d "
+		"resend_ms=%d",
+		d->cfg.store_id, d->cfg.identity, d->cfg.spool_path, (long long)d->cfg.budget_bytes,
+		d->cfg.forward_window, d->cfg.resend_ms);
+	d->last_stats_ms = d->last_status_ms = now_ms(d);
+	while (!stop_flag) {
+		if (poll(&pfd, 1, poll_timeout(d)) > 0)
+			while (read(wake_fds[0], buf, sizeof buf) > 0)
+				;
+		if (stop_flag)
+			break;
+		if (reload_flag) {
+			reload_flag = 0;
+			reload(d);
+		}
+		handle_events(d, take_all(d));
+		if ((rc = gw_fwd_pump(d->fwd)) < 0) {
+			d->n.db_errors++;
+			rg_error(COMP, "forward_failed", "error=%s", rg_errname(rc));
+		}
+		int64_t now = now_ms(d);
+		if (now - d->last_status_ms >= STATUS_EVERY_MS) {
+			struct gw_spool_stats st;
+			if (gw_spool_stats(d->spool, &st) == 0 &&
+			    st.batches[0] + st.batches[1] + st.batches[2] != d->last_backlog)
+				publish_status(d);
+			else
+				d->last_status_ms = now;
+		}
+		if (now - d->last_stats_ms >= (int64_t)d->cfg.stats_interval_s * 1000)
+			log_stats(d, "stats");
+	}
+
+	rg_info(COMP, "stopping", "reason=signal");
+	/* Say goodbye on the retained statuses (a clean stop sends no Will). */
+	static const char offline[] = "{\"online\":false}";
+	if (d->store_up)
+		rg_mqtt_publish(d->store, d->store_status, offline, sizeof offline - 1, 1, true,
+				NULL);
+	if (d->central_up)
+		rg_mqtt_publish(d->central, d->central_status, offline, sizeof offline - 1, 1, true,
+				NULL);
+	pthread_mutex_lock(&d->mu);
+	d->closing = true;
+	pthread_cond_broadcast(&d->room);
+	pthread_mutex_unlock(&d->mu);
+	rg_mqtt_stop(d->store);
+	rg_mqtt_stop(d->central);
+	/* What arrived meanwhile has no receipt yet: dropping it is safe (the
+	 * devices resend), but whatever can be spooled now is spooled. */
+	handle_events(d, take_all(d));
+	log_stats(d, "stats_final");
+	rg_info(COMP, "stopped", "reason=signal");
+	return 0;
+}
+
+/* ---- construction ---- */
+
+static int client(struct gw_daemon *d, const char *name, const struct gwcfg_broker *b,
+		  const char *will_topic, const struct rg_mqtt_handlers *h, struct rg_mqtt **out)
+{
+	static const char offline[] = "{\"online\":false}";
+	struct rg_mqtt_config c = {
+	    .name = name,
+	    .host = b->host,
+	    .port = b->port,
+	    .client_id = d->cfg.identity,
+	    .ca_file = d->cfg.ca_file,
+	    .cert_file = d->cfg.cert_file,
+	    .key_file = d->cfg.key_file,
+	    .clean_start = false,
+	    .will_topic = will_topic,
+	    .will_payload = offline,
+	    .will_len = sizeof offline - 1,
+	    .will_retain = true,
+	};
+	return rg_mqtt_new(&c, h, d, out);
+}
+
+int gw_daemon_new(struct gwcfg *cfg, const char *config_path, struct gw_daemon **out)
+{
+	static const struct rg_mqtt_handlers store_h = {
+	    .on_connect = store_on_connect,
+	    .on_disconnect = store_on_disconnect,
+	    .on_message = store_on_message,
+	};
+	static const struct rg_mqtt_handlers central_h = {
+	    .on_connect = central_on_connect,
+	    .on_disconnect = central_on_disconnect,
+	    .on_message = central_on_message,
+	};
+	struct gw_daemon *d;
+	int rc;
+
+	*out = NULL;
+	if (!(d = calloc(1, sizeof *d))) {
+		gwcfg_free(cfg);
+		return RG_ERR_NOMEM;
+	}
+	d->cfg = *cfg;
+	memset(cfg, 0, sizeof *cfg);
+	d->clock = rg_clock_system();
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_cond_init(&d->room, NULL);
+	if (!(d->config_path = strdup(config_path))) {
+		rc = RG_ERR_NOMEM;
+		goto fail;
+	}
+	snprintf(d->up_prefix, sizeof d->up_prefix, "rg/v1/g/%s/up/", d->cfg.identity);
+	snprintf(d->ack_topic, sizeof d->ack_topic, "rg/v1/g/%s/down/ack", d->cfg.identity);
+	snprintf(d->resp_topic, sizeof d->resp_topic, "rg/v1/g/%s/down/resp", d->cfg.identity);
+	snprintf(d->store_status, sizeof d->store_status, "rg/v1/s/%s/gateway/status",
+		 d->cfg.store_id);
+	snprintf(d->central_status, sizeof d->central_status, "rg/v1/g/%s/status", d->cfg.identity);
+
+	if (pipe(wake_fds) < 0 || fcntl(wake_fds[0], F_SETFL, O_NONBLOCK) < 0 ||
+	    fcntl(wake_fds[1], F_SETFL, O_NONBLOCK) < 0) {
+		rg_error(COMP, "start_failed", "what=pipe error=\"%s\"", strerror(errno));
+		rc = RG_ERR_IO;
+		goto fail;
+	}
+	if ((rc = gw_spool_open(d->cfg.spool_path, d->cfg.store_id, d->cfg.budget_bytes, d->clock,
+				&d->spool)) < 0) {
+		rg_error(COMP, "start_failed", "what=spool path=%s error=%s", d->cfg.spool_path,
+			 rg_errname(rc));
+		goto fail;
+	}
+	if ((rc = gw_fwd_new(d->spool, d->clock, d->cfg.forward_window, d->cfg.resend_ms, &fwd_ops,
+			     d, &d->fwd)) < 0) {
+		rg_error(COMP, "start_failed", "what=forward error=%s", rg_errname(rc));
+		goto fail;
+	}
+	if ((rc = client(d, "gw-store", &d->cfg.store_broker, d->store_status, &store_h,
+			 &d->store)) < 0 ||
+	    (rc = client(d, "gw-central", &d->cfg.central_broker, d->central_status, &central_h,
+			 &d->central)) < 0) {
+		rg_error(COMP, "start_failed", "what=mqtt error=%s", rg_errname(rc));
+		goto fail;
+	}
+	*out = d;
+	return 0;
+fail:
+	gw_daemon_free(d);
+	return rc;
+}
+
+void gw_daemon_free(struct gw_daemon *d)
+{
+	if (!d)
+		return;
+	if (d->store || d->central) {
+		pthread_mutex_lock(&d->mu);
+		d->closing = true;
+		pthread_cond_broadcast(&d->room);
+		pthread_mutex_unlock(&d->mu);
+	}
+	rg_mqtt_free(d->store);
+	rg_mqtt_free(d->central);
+	for (struct ev *e = take_all(d), *next; e; e = next) {
+		next = e->next;
+		ev_free(e);
+	}
+	gw_fwd_free(d->fwd);
+	gw_spool_close(d->spool);
+	gwcfg_free(&d->cfg);
+	free(d->config_path);
+	for (int i = 0; i < 2; i++)
+		if (wake_fds[i] >= 0) {
+			close(wake_fds[i]);
+			wake_fds[i] = -1;
+		}
+	pthread_cond_destroy(&d->room);
+	pthread_mutex_destroy(&d->mu);
+	free(d);
+}
