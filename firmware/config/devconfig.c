@@ -711,8 +711,36 @@ const char *devcfg_role_name(enum devcfg_role r)
 	return "unknown";
 }
 
+/* An installed daemon (<prefix>/bin/regulars-device) finds its UI in
+ * <prefix>/share/regulars/ui; a daemon run from the build tree uses the
+ * source tree's firmware/ui (REGULARS_UI_DIR, compiled in). */
+static char installed_ui[DEVCFG_STR_MAX];
+
+static const char *installed_assets(void)
+{
+	char exe[DEVCFG_STR_MAX - 64], probe[DEVCFG_STR_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	struct stat st;
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	if (snprintf(installed_ui, sizeof installed_ui, "%s/../share/regulars/ui", exe) >=
+		    (int)sizeof installed_ui ||
+	    snprintf(probe, sizeof probe, "%.*s/kiosk.html", (int)(sizeof probe - 16),
+		     installed_ui) >= (int)sizeof probe)
+		return NULL;
+	return stat(probe, &st) == 0 ? installed_ui : NULL;
+}
+
 const char *devcfg_default_assets(void)
 {
 	const char *env = getenv("REGULARS_UI_DIR");
-	return env && *env ? env : REGULARS_UI_DIR;
+	if (env && *env)
+		return env;
+	const char *inst = installed_assets();
+	return inst ? inst : REGULARS_UI_DIR;
 }

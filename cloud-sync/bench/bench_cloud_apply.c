@@ -1,0 +1,186 @@
+/*
+ * bench_cloud_apply.c - how fast the central store applies batches
+ * (cloud_store_apply_batch: one durable transaction per batch, idempotency
+ * check, derived state, device record, change log) beside a baseline
+ * measured in the same run: raw batched SQLite inserts of the same rows
+ * into one table with a UNIQUE id, same batch size, same durability (WAL,
+ * synchronous FULL). One JSON line per measurement on stdout.
+ *   bench_cloud_apply [--items N] [--batch B] [--profiles P]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "cloud/store.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/uuid.h"
+#include "common/wire.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void rm_db(const char *p)
+{
+	char q[600];
+	static const char *const suf[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(q, sizeof q, "%s%s", p, suf[i]);
+		unlink(q);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	long items = 50000, batch = 100, profiles = 1000;
+	char dir[300], db[400], raw[400], pid[32];
+	const char *tmp = getenv("TMPDIR");
+	struct rg_uuid7_gen gen;
+	struct rg_wire_batch *bs;
+	struct cloud_store *s;
+	size_t nb;
+	double t0, t_apply, t_raw;
+	int rc;
+
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--items"))
+			items = atol(argv[i + 1]);
+		else if (!strcmp(argv[i], "--batch"))
+			batch = atol(argv[i + 1]);
+		else if (!strcmp(argv[i], "--profiles"))
+			profiles = atol(argv[i + 1]);
+	}
+	if (items < 1 || batch < 1 || batch > RG_WIRE_MAX_ITEMS || profiles < 1) {
+		fprintf(stderr,
+			"usage: bench_cloud_apply [--items N] [--batch 1..500] [--profiles P]\n");
+		return 2;
+	}
+	rg_log_set_level(RG_LOG_WARN);
+	snprintf(dir, sizeof dir, "%s/rg-bench-cloud-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(db, sizeof db, "%s/cloud.db", dir);
+	snprintf(raw, sizeof raw, "%s/raw.db", dir);
+	rg_uuid7_gen_init(&gen, rg_clock_system(), rg_rand_system());
+
+	/* the batches, rendered and parsed once (what a worker holds after parsing) */
+	nb = (size_t)((items + batch - 1) / batch);
+	bs = calloc(nb, sizeof *bs);
+	int64_t hlc = rg_clock_wall_ms(rg_clock_system()) - 3600000;
+	for (size_t k = 0; k < nb; k++) {
+		struct rg_wire_writer *w;
+		struct rg_uuid bid, id;
+		char *doc, err[RG_WIRE_ERR_MAX];
+		size_t len, n = (size_t)batch;
+		if ((long)((k + 1) * (size_t)batch) > items)
+			n = (size_t)items - k * (size_t)batch;
+		rg_uuid7_next(&gen, &bid);
+		rg_wire_writer_new("dev-0042-k1", "0042", &bid, &w);
+		for (size_t i = 0; i < n; i++) {
+			struct rg_hlc h = {.wall_ms = hlc++, .logical = 0};
+			rg_uuid7_next(&gen, &id);
+			snprintf(pid, sizeof pid, "p-%06ld",
+				 1 + (long)(k * (size_t)batch + i) % profiles);
+			rg_wire_writer_add(
+			    w, &id, &h, RG_KIND_IDENTIFIED, pid, NULL,
+			    "{\"channel\":\"kiosk\",\"type\":\"loyalty\",\"source\":\"barcode\"}");
+		}
+		if (rg_wire_writer_finish(w, &doc, &len) < 0 ||
+		    rg_wire_batch_parse(doc, len, &bs[k], err, sizeof err) < 0) {
+			fprintf(stderr, "bench_cloud_apply: batch build failed\n");
+			return 1;
+		}
+		rg_wire_writer_free(w);
+		free(doc);
+	}
+
+	/* the store, seeded */
+	struct cloud_store_opts o = {.path = db};
+	if ((rc = cloud_store_open(&o, &s)) < 0)
+		return 1;
+	for (long i = 0; i < profiles; i++) {
+		struct cloud_seed_profile p = {
+		    .id = pid, .version = 1, .body = "{\"name\":\"Bench\",\"points\":100}"};
+		snprintf(pid, sizeof pid, "p-%06ld", i + 1);
+		p.body_len = strlen(p.body);
+		cloud_store_seed(s, &p, 1);
+	}
+	t0 = now_s();
+	for (size_t k = 0; k < nb; k++) {
+		struct cloud_apply_result r;
+		if (cloud_store_apply_batch(s, &bs[k], &r) < 0 || r.applied != bs[k].n_items) {
+			fprintf(stderr, "bench_cloud_apply: apply failed\n");
+			return 1;
+		}
+	}
+	t_apply = now_s() - t0;
+	cloud_store_close(s);
+
+	/* the baseline: the same rows, batched raw inserts, same durability */
+	sqlite3 *rdb;
+	sqlite3_stmt *st;
+	if (sqlite3_open(raw, &rdb) != SQLITE_OK)
+		return 1;
+	sqlite3_exec(rdb,
+		     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+		     "CREATE TABLE interactions(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+		     " id TEXT NOT NULL UNIQUE, device TEXT, store TEXT, hlc INTEGER, kind TEXT,"
+		     " profile_id TEXT, body TEXT)",
+		     NULL, NULL, NULL);
+	sqlite3_prepare_v2(
+	    rdb,
+	    "INSERT INTO interactions(id, device, store, hlc, kind, profile_id, body)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	    -1, &st, NULL);
+	t0 = now_s();
+	for (size_t k = 0; k < nb; k++) {
+		sqlite3_exec(rdb, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		for (size_t i = 0; i < bs[k].n_items; i++) {
+			const struct rg_wire_item *it = &bs[k].items[i];
+			char idt[RG_UUID_STR_LEN + 1];
+			char *body = cJSON_PrintUnformatted(it->body);
+			sqlite3_bind_text(st, 1, rg_uuid_format(&it->id, idt), -1,
+					  SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 2, bs[k].device, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 3, bs[k].store, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 4, (sqlite3_int64)rg_hlc_pack(&it->hlc));
+			sqlite3_bind_text(st, 5, rg_kind_name(it->kind), -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 6, it->profile, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 7, body, -1, SQLITE_TRANSIENT);
+			if (sqlite3_step(st) != SQLITE_DONE) {
+				fprintf(stderr, "bench_cloud_apply: baseline insert failed\n");
+				return 1;
+			}
+			sqlite3_reset(st);
+			free(body);
+		}
+		if (sqlite3_exec(rdb, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+			return 1;
+	}
+	t_raw = now_s() - t0;
+	sqlite3_finalize(st);
+	sqlite3_close(rdb);
+
+	double rate = (double)items / t_apply, base = (double)items / t_raw;
+	printf("{\"bench\":\"cloud_apply\",\"items\":%ld,\"batch\":%ld,\"profiles\":%ld,"
+	       "\"seconds\":%.3f,\"rate_per_s\":%.0f,\"baseline\":\"sqlite_batched_insert\","
+	       "\"baseline_seconds\":%.3f,\"baseline_rate_per_s\":%.0f,\"ratio\":%.3f,"
+	       "\"goals\":{\"ratio_at_least_0.5\":%s}}\n",
+	       items, batch, profiles, t_apply, rate, t_raw, base, rate / base,
+	       rate / base >= 0.5 ? "true" : "false");
+	for (size_t k = 0; k < nb; k++)
+		rg_wire_batch_free(&bs[k]);
+	free(bs);
+	rm_db(db);
+	rm_db(raw);
+	rmdir(dir);
+	return 0;
+}

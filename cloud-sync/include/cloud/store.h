@@ -1,0 +1,177 @@
+/*
+ * store.h - the central profile store behind one interface: an ops table plus
+ * opaque state per backend (in the spirit of SQLite's VFS), with thin
+ * dispatch wrappers that check optional ops and log failures. The SQLite
+ * backend ("sqlite") is built in; PostgreSQL will be a second table with the
+ * same contract, proven by the same suite (cloud-sync/tests/store_suite.c).
+ *
+ * A cloud_store is used by one thread at a time. Several processes may open
+ * the same database (the scale-out workers): every write is one transaction,
+ * and the interaction id makes a second application of an item a no-op.
+ * docs/cloud.md describes the schema, the body shapes per kind and the
+ * derived state.
+ */
+#ifndef CLOUD_STORE_H
+#define CLOUD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/clock.h"
+#include "common/crypto.h"
+#include "common/hlc.h"
+#include "common/wire.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CLOUD_STORE_OPS_VERSION 1
+#define CLOUD_RECENT_MAX 20		   /* recent interactions kept per profile */
+#define CLOUD_PROFILE_BODY_MAX (32 * 1024) /* an imported body, compact JSON */
+
+struct cloud_store_opts {
+	const char *backend;	      /* "sqlite" (NULL: "sqlite") */
+	const char *path;	      /* sqlite: the database file (created, migrated) */
+	const struct rg_clock *clock; /* borrowed; NULL: rg_clock_system() */
+	int busy_timeout_ms;	      /* 0: 10000 (other workers hold the write lock) */
+};
+
+/* What apply_batch did with one batch. Every item of a committed batch is
+ * covered by the ack, whatever its outcome. */
+struct cloud_apply_result {
+	size_t applied;	   /* items that took effect now */
+	size_t duplicates; /* ids applied before (by this or another worker): no-ops */
+	size_t unresolved; /* recorded but not applied: unknown profile, missing token ... */
+	size_t erased;	   /* recorded without effect: the profile is erased */
+	size_t changes;	   /* change-log entries appended */
+};
+
+/* Outcome names of one interaction row (interactions.outcome). */
+enum cloud_outcome {
+	CLOUD_OUT_APPLIED = 0,
+	CLOUD_OUT_UNKNOWN_PROFILE = 1, /* no such profile (nor a token resolving to one) */
+	CLOUD_OUT_ERASED = 2,	       /* profile erased: body dropped, counted */
+	CLOUD_OUT_STALE = 3,	       /* a LWW edit older than the stored value */
+	CLOUD_OUT_INVALID = 4,	       /* body unusable for its kind (kept as is) */
+	CLOUD_OUT__COUNT
+};
+const char *cloud_outcome_name(enum cloud_outcome o);
+
+/* A profile as replicas and lookups see it: the imported body with the
+ * derived state rendered in (docs/cloud.md "The rendered body"). */
+struct cloud_profile {
+	char id[RG_WIRE_ID_MAX + 1];
+	int64_t version;
+	struct rg_hlc hlc;
+	bool erased;
+	int64_t visits;
+	int64_t last_seen_ms; /* wall ms of the newest `identified`, 0: never */
+	int64_t points;	      /* imported points + point events */
+	char *body;	      /* malloc'd compact JSON; "{}" when erased */
+	size_t body_len;
+};
+void cloud_profile_clear(struct cloud_profile *p);
+
+/* One profile to load (seeding, imports): tokens are already HMACs. */
+struct cloud_seed_profile {
+	const char *id;
+	int64_t version;
+	const char *body; /* a JSON object, <= CLOUD_PROFILE_BODY_MAX */
+	size_t body_len;
+	size_t n_tokens;
+	const uint8_t (*tokens)[RG_TOKEN_LEN];
+	const char *const *token_types; /* n_tokens names ("loyalty", ...) */
+};
+
+/* The record of one applied interaction (tests, operators). */
+struct cloud_interaction {
+	int64_t seq; /* order of application, over all workers */
+	char device[RG_WIRE_ID_MAX + 1];
+	char store[RG_WIRE_STORE_MAX + 1];
+	char kind[24];
+	char profile[RG_WIRE_ID_MAX + 1]; /* the resolved profile, "" if none */
+	struct rg_hlc hlc;
+	enum cloud_outcome outcome;
+};
+
+/* Per device and lane: what was applied last, and how often an item came
+ * with a stamp not above the previous one (order violations). */
+struct cloud_device_state {
+	int64_t applied;
+	struct rg_hlc last_hlc;
+	int64_t last_seq;
+	int64_t out_of_order;
+};
+
+struct cloud_change {
+	int64_t seq;
+	char profile[RG_WIRE_ID_MAX + 1];
+	int64_t version;
+	struct rg_hlc hlc;
+	char what[16]; /* "seed", "update", "erase", "link" */
+};
+
+struct cloud_store_stats {
+	int64_t profiles, erased, identifiers, interactions, unknown_tokens, telemetry;
+	int64_t last_change_seq;
+	int64_t outcomes[CLOUD_OUT__COUNT];
+};
+
+struct cloud_store_ops {
+	int version; /* CLOUD_STORE_OPS_VERSION */
+	const char *name;
+	int (*open)(const struct cloud_store_opts *o, void **priv);
+	void (*close)(void *priv);
+	/* Required. One transaction; nothing of a failed call remains. */
+	int (*apply_batch)(void *priv, const struct rg_wire_batch *b, struct cloud_apply_result *r);
+	/* Required. 1 found (filled), 0 not found. */
+	int (*profile_get)(void *priv, const char *id, struct cloud_profile *out);
+	int (*profile_by_token)(void *priv, const uint8_t token[RG_TOKEN_LEN],
+				struct cloud_profile *out);
+	/* Required. n profiles in one transaction; a profile whose stored
+	 * version is >= the given one is left alone. Returns profiles written. */
+	int (*seed)(void *priv, const struct cloud_seed_profile *p, size_t n);
+	/* Optional from here (RG_ERR_NOSYS through the wrappers). */
+	int (*interaction_get)(void *priv, const struct rg_uuid *id, struct cloud_interaction *out);
+	int (*device_get)(void *priv, const char *device, enum rg_lane lane,
+			  struct cloud_device_state *out);
+	/* Changes with seq > after, oldest first, at most cap. Returns the count. */
+	int (*changes_since)(void *priv, int64_t after, struct cloud_change *out, size_t cap);
+	int (*stats)(void *priv, struct cloud_store_stats *out);
+	/* 1 if the token was seen unresolved (unknown_identifier), count in *n. */
+	int (*unknown_token_get)(void *priv, const uint8_t token[RG_TOKEN_LEN], int64_t *n);
+};
+
+struct cloud_store;
+
+/* Open the backend named in o (migrating its schema). *out owned by the
+ * caller (cloud_store_close). RG_ERR_NOTFOUND for an unknown backend. */
+int cloud_store_open(const struct cloud_store_opts *o, struct cloud_store **out);
+void cloud_store_close(struct cloud_store *s);
+const char *cloud_store_backend(const struct cloud_store *s);
+/* Names of the built-in backends, NULL after the last. */
+const char *cloud_store_backend_name(size_t i);
+
+int cloud_store_apply_batch(struct cloud_store *s, const struct rg_wire_batch *b,
+			    struct cloud_apply_result *r);
+int cloud_store_profile_get(struct cloud_store *s, const char *id, struct cloud_profile *out);
+int cloud_store_profile_by_token(struct cloud_store *s, const uint8_t token[RG_TOKEN_LEN],
+				 struct cloud_profile *out);
+int cloud_store_seed(struct cloud_store *s, const struct cloud_seed_profile *p, size_t n);
+int cloud_store_interaction_get(struct cloud_store *s, const struct rg_uuid *id,
+				struct cloud_interaction *out);
+int cloud_store_device_get(struct cloud_store *s, const char *device, enum rg_lane lane,
+			   struct cloud_device_state *out);
+int cloud_store_changes_since(struct cloud_store *s, int64_t after, struct cloud_change *out,
+			      size_t cap);
+int cloud_store_stats(struct cloud_store *s, struct cloud_store_stats *out);
+int cloud_store_unknown_token_get(struct cloud_store *s, const uint8_t token[RG_TOKEN_LEN],
+				  int64_t *n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

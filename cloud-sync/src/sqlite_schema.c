@@ -1,0 +1,143 @@
+/*
+ * sqlite_schema.c - the SQLite backend's numbered migrations (PRAGMA
+ * user_version). A released migration is never edited: changes go in a new
+ * one at the end. docs/cloud.md describes every table; change both together.
+ */
+#include <stddef.h>
+
+#include "common/db.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "sqlite_internal.h"
+
+static const char v1_sql[] =
+    /* Profiles: the imported body as given, plus the derived state that
+     * interactions maintain. hlc and the *_hlc columns hold packed HLC
+     * stamps (integer order = stamp order). An erased profile keeps its
+     * row as a tombstone (erased = 1, body '{}') so nothing can revive it. */
+    "CREATE TABLE profiles("
+    "  pid INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  version INTEGER NOT NULL CHECK (version >= 0),"
+    "  hlc INTEGER NOT NULL CHECK (hlc >= 0),"
+    "  body TEXT NOT NULL,"
+    "  erased INTEGER NOT NULL DEFAULT 0,"
+    "  erased_hlc INTEGER,"
+    "  visits INTEGER NOT NULL DEFAULT 0,"
+    "  last_seen_ms INTEGER NOT NULL DEFAULT 0,"
+    "  points_delta INTEGER NOT NULL DEFAULT 0,"
+    "  consent TEXT,"
+    "  consent_hlc INTEGER,"
+    "  consent_dev TEXT,"
+    "  updated_ms INTEGER NOT NULL"
+    ");"
+
+    /* Per-key last-writer-wins preferences: (hlc, device) decides. */
+    "CREATE TABLE preferences("
+    "  profile_id TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  hlc INTEGER NOT NULL,"
+    "  device TEXT NOT NULL,"
+    "  PRIMARY KEY (profile_id, key)"
+    ") WITHOUT ROWID;"
+
+    "CREATE TABLE episodes("
+    "  profile_id TEXT NOT NULL,"
+    "  episode_id TEXT NOT NULL,"
+    "  department TEXT NOT NULL,"
+    "  title TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  opened_hlc INTEGER NOT NULL,"
+    "  updated_hlc INTEGER NOT NULL,"
+    "  PRIMARY KEY (profile_id, episode_id)"
+    ") WITHOUT ROWID;"
+
+    /* The newest CLOUD_RECENT_MAX interactions worth showing, per profile. */
+    "CREATE TABLE recent("
+    "  profile_id TEXT NOT NULL,"
+    "  hlc INTEGER NOT NULL,"
+    "  interaction_id TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  channel TEXT NOT NULL,"
+    "  department TEXT NOT NULL,"
+    "  summary TEXT NOT NULL,"
+    "  PRIMARY KEY (profile_id, hlc, interaction_id)"
+    ") WITHOUT ROWID;"
+
+    "CREATE TABLE identifiers("
+    "  token BLOB PRIMARY KEY CHECK (typeof(token) = 'blob' AND length(token) = 32),"
+    "  profile_id TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  hlc INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX identifiers_by_profile ON identifiers(profile_id);"
+
+    /* Every interaction ever received, once (id UNIQUE), in the order of
+     * application (seq, over all workers sharing the file). */
+    "CREATE TABLE interactions("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  device TEXT NOT NULL,"
+    "  store TEXT NOT NULL,"
+    "  batch TEXT NOT NULL,"
+    "  hlc INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  profile_id TEXT,"
+    "  resolved_id TEXT,"
+    "  token BLOB,"
+    "  body TEXT NOT NULL,"
+    "  outcome TEXT NOT NULL,"
+    "  applied_ms INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX interactions_by_profile ON interactions(resolved_id);"
+
+    "CREATE TABLE unknown_tokens("
+    "  token BLOB PRIMARY KEY,"
+    "  first_hlc INTEGER NOT NULL,"
+    "  last_hlc INTEGER NOT NULL,"
+    "  count INTEGER NOT NULL,"
+    "  last_device TEXT NOT NULL,"
+    "  last_store TEXT NOT NULL"
+    ") WITHOUT ROWID;"
+
+    /* Per device and lane: the order of application as central saw it. */
+    "CREATE TABLE devices("
+    "  device TEXT NOT NULL,"
+    "  lane TEXT NOT NULL,"
+    "  store TEXT NOT NULL,"
+    "  applied INTEGER NOT NULL,"
+    "  last_hlc INTEGER NOT NULL,"
+    "  last_seq INTEGER NOT NULL,"
+    "  out_of_order INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (device, lane)"
+    ") WITHOUT ROWID;"
+
+    /* The change log: one row per profile change, seq strictly increasing
+     * and never reused (AUTOINCREMENT). "changes since N" reads it. */
+    "CREATE TABLE changes("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  profile_id TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  hlc INTEGER NOT NULL,"
+    "  what TEXT NOT NULL,"
+    "  at_ms INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX changes_by_profile ON changes(profile_id);";
+
+static const struct rg_migration migrations[] = {
+    {1, "central store: profiles, derived state, identifiers, interactions, devices, changes",
+     v1_sql, NULL},
+};
+
+int sq__migrate(struct rg_db *db)
+{
+	int rc = rg_db_migrate(db, migrations, sizeof migrations / sizeof migrations[0], NULL);
+	if (rc < 0) {
+		char q[300];
+		rg_error(CLOUD_COMP, "migrate_failed", "error=%s detail=%s", rg_errname(rc),
+			 rg_log_quote(q, sizeof q, rg_db_errmsg(db)));
+	}
+	return rc;
+}

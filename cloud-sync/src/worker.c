@@ -1,0 +1,485 @@
+/*
+ * worker.c - the regulars-cloud daemon. Threads: the rg_mqtt client's
+ * thread only copies what arrives into a bounded queue (a full queue makes
+ * it wait, which stops it reading from the broker); the main thread owns the
+ * store and every decision. A batch is applied in one transaction and its
+ * ack is published only after the commit; a refused batch is logged and
+ * counted, never acked. Lookups are answered from the store.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/json.h"
+#include "common/mqtt.h"
+
+#define COMP "cloud"
+#define UP_FILTER "$share/cloud/rg/v1/g/+/up/#"
+#define REQ_FILTER "$share/cloud/rg/v1/g/+/req/#"
+#define BUSY_RETRIES 5
+
+struct ev {
+	struct ev *next;
+	char *topic;
+	char *payload; /* NUL-terminated copy */
+	size_t len;
+	char *response_topic;
+	uint8_t corr[RG_MQTT_CORR_MAX];
+	size_t corr_len;
+	size_t bytes;
+};
+
+struct counters {
+	int64_t batches, items, applied, duplicates, unresolved, erased;
+	int64_t refused[CLOUD_REFUSE__COUNT];
+	int64_t acks, acks_unsent, apply_failed;
+	int64_t lookups, lookup_hits, lookups_refused, requests_unsupported;
+};
+
+struct cloud_worker {
+	struct cloud_config cfg;
+	char *config_path;
+	struct cloud_store *store;
+	struct rg_mqtt *mqtt;
+
+	pthread_mutex_t mu;
+	pthread_cond_t room;
+	struct ev *head, *tail;
+	size_t q_bytes, q_max;
+	bool closing;
+
+	struct counters n;
+	int64_t last_stats_ms;
+};
+
+static volatile sig_atomic_t stop_flag, reload_flag;
+static int wake_fds[2] = {-1, -1};
+
+static void wake(void)
+{
+	int saved = errno;
+	if (wake_fds[1] >= 0) {
+		ssize_t r = write(wake_fds[1], "x", 1);
+		(void)r;
+	}
+	errno = saved;
+}
+
+void cloud_worker_signal_stop(void)
+{
+	stop_flag = 1;
+	wake();
+}
+
+void cloud_worker_signal_reload(void)
+{
+	reload_flag = 1;
+	wake();
+}
+
+static int64_t mono_ms(void)
+{
+	return rg_clock_mono_ns(rg_clock_system()) / 1000000;
+}
+
+/* ---- the queue (MQTT thread -> main thread) ---- */
+
+static void ev_free(struct ev *e)
+{
+	if (!e)
+		return;
+	free(e->topic);
+	free(e->payload);
+	free(e->response_topic);
+	free(e);
+}
+
+static void on_message(void *ctx, const struct rg_mqtt_msg *m)
+{
+	struct cloud_worker *w = ctx;
+	struct ev *e = calloc(1, sizeof *e);
+
+	if (!e || !(e->topic = strdup(m->topic)) || !(e->payload = malloc(m->len + 1)) ||
+	    (m->response_topic && !(e->response_topic = strdup(m->response_topic)))) {
+		/* not acked, so the gateway resends it: nothing is lost */
+		rg_error(COMP, "queue_nomem", "bytes=%zu", m->len);
+		ev_free(e);
+		return;
+	}
+	memcpy(e->payload, m->payload, m->len);
+	e->payload[m->len] = '\0';
+	e->len = m->len;
+	if (m->corr && m->corr_len <= sizeof e->corr) {
+		memcpy(e->corr, m->corr, m->corr_len);
+		e->corr_len = m->corr_len;
+	}
+	e->bytes = m->len + strlen(m->topic) + sizeof *e;
+	pthread_mutex_lock(&w->mu);
+	while (!w->closing && w->head && w->q_bytes + e->bytes > w->q_max)
+		pthread_cond_wait(&w->room, &w->mu);
+	if (w->tail)
+		w->tail->next = e;
+	else
+		w->head = e;
+	w->tail = e;
+	w->q_bytes += e->bytes;
+	pthread_mutex_unlock(&w->mu);
+	wake();
+}
+
+static struct ev *pop(struct cloud_worker *w)
+{
+	struct ev *e;
+	pthread_mutex_lock(&w->mu);
+	e = w->head;
+	if (e) {
+		w->head = e->next;
+		if (!w->head)
+			w->tail = NULL;
+		w->q_bytes -= e->bytes;
+		pthread_cond_signal(&w->room);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return e;
+}
+
+static void on_connect(void *ctx, bool session_present)
+{
+	struct cloud_worker *w = ctx;
+	/* Subscribing again is harmless and covers a forgotten session. */
+	if (rg_mqtt_subscribe(w->mqtt, UP_FILTER, 1) < 0 ||
+	    rg_mqtt_subscribe(w->mqtt, REQ_FILTER, 1) < 0)
+		rg_warn(COMP, "subscribe_failed", "session_present=%d", session_present);
+	rg_info(COMP, "connected", "identity=%s session_present=%d", w->cfg.identity,
+		session_present);
+}
+
+static void on_disconnect(void *ctx, int reason)
+{
+	struct cloud_worker *w = ctx;
+	rg_warn(COMP, "disconnected", "identity=%s reason=%d", w->cfg.identity, reason);
+}
+
+static void on_publish(void *ctx, int mid, int reason)
+{
+	(void)ctx;
+	if (reason >= 128)
+		rg_error(COMP, "publish_refused", "mid=%d reason=%d", mid, reason);
+}
+
+/* ---- batches ---- */
+
+static void refuse(struct cloud_worker *w, enum cloud_refusal why, const char *topic,
+		   const struct rg_wire_batch *b, const char *detail)
+{
+	char q[RG_WIRE_ERR_MAX + 8], tq[RG_MQTT_TOPIC_MAX + 8], id[RG_UUID_STR_LEN + 1];
+	w->n.refused[why]++;
+	rg_warn(COMP, "batch_refused", "reason=%s topic=%s device=%s store=%s batch=%s detail=%s",
+		cloud_refusal_name(why), rg_log_quote(tq, sizeof tq, topic), b ? b->device : "-",
+		b ? b->store : "-", b ? rg_uuid_format(&b->batch_id, id) : "-",
+		rg_log_quote(q, sizeof q, detail ? detail : ""));
+}
+
+static void batch_ack(struct cloud_worker *w, const struct cloud_topic *t,
+		      const struct rg_wire_batch *b)
+{
+	char topic[RG_MQTT_TOPIC_MAX];
+	struct rg_uuid *ids;
+	char *doc = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!(ids = calloc(b->n_items, sizeof *ids))) {
+		w->n.acks_unsent++;
+		return;
+	}
+	for (size_t i = 0; i < b->n_items; i++)
+		ids[i] = b->items[i].id;
+	rc = rg_wire_ack_encode(b->device, &b->batch_id, ids, b->n_items, &doc, &len);
+	free(ids);
+	snprintf(topic, sizeof topic, "rg/v1/g/%s/down/ack", t->gateway);
+	if (rc == 0)
+		rc = rg_mqtt_publish(w->mqtt, topic, doc, len, 1, false, NULL);
+	free(doc);
+	if (rc < 0) {
+		/* committed but not acked: the gateway resends, we ack the duplicate */
+		w->n.acks_unsent++;
+		rg_warn(COMP, "ack_unsent", "gateway=%s device=%s error=%s", t->gateway, b->device,
+			rg_errname(rc));
+		return;
+	}
+	w->n.acks++;
+}
+
+static void batch_handle(struct cloud_worker *w, const struct ev *e, const struct cloud_topic *t)
+{
+	char err[RG_WIRE_ERR_MAX], id[RG_UUID_STR_LEN + 1];
+	struct cloud_apply_result r;
+	struct rg_wire_batch b;
+	int rc, why;
+
+	if (rg_wire_batch_parse(e->payload, e->len, &b, err, sizeof err) < 0) {
+		refuse(w, CLOUD_REFUSE_MALFORMED, e->topic, NULL, err);
+		return;
+	}
+	if ((why = cloud_batch_check(t, &b)) > 0) {
+		refuse(w, (enum cloud_refusal)why, e->topic, &b,
+		       why == CLOUD_REFUSE_STORE ? "the batch's store is not the gateway's"
+						 : "an item's kind is not of the topic's lane");
+		rg_wire_batch_free(&b);
+		return;
+	}
+	for (int attempt = 0;; attempt++) {
+		rc = cloud_store_apply_batch(w->store, &b, &r);
+		if (rc != RG_ERR_BUSY || attempt >= BUSY_RETRIES)
+			break;
+		rg_warn(COMP, "apply_busy", "device=%s attempt=%d", b.device, attempt + 1);
+	}
+	if (rc < 0) {
+		/* nothing committed, nothing acked: the gateway resends later */
+		w->n.apply_failed++;
+		rg_error(COMP, "apply_failed", "device=%s batch=%s items=%zu error=%s", b.device,
+			 rg_uuid_format(&b.batch_id, id), b.n_items, rg_errname(rc));
+		rg_wire_batch_free(&b);
+		return;
+	}
+	w->n.batches++;
+	w->n.items += (int64_t)b.n_items;
+	w->n.applied += (int64_t)r.applied;
+	w->n.duplicates += (int64_t)r.duplicates;
+	w->n.unresolved += (int64_t)r.unresolved;
+	w->n.erased += (int64_t)r.erased;
+	rg_debug(COMP, "batch_applied",
+		 "device=%s store=%s lane=%s batch=%s items=%zu applied=%zu duplicates=%zu "
+		 "unresolved=%zu erased=%zu",
+		 b.device, b.store, rg_lane_name(t->lane), rg_uuid_format(&b.batch_id, id),
+		 b.n_items, r.applied, r.duplicates, r.unresolved, r.erased);
+	batch_ack(w, t, &b);
+	rg_wire_batch_free(&b);
+}
+
+/* ---- lookups ---- */
+
+static void lookup_handle(struct cloud_worker *w, const struct ev *e, const struct cloud_topic *t)
+{
+	char want[RG_MQTT_TOPIC_MAX], err[RG_JSON_ERR_MAX], q[RG_JSON_ERR_MAX + 8];
+	uint8_t token[RG_TOKEN_LEN];
+	struct cloud_profile p;
+	char *doc = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (strcmp(t->op, "lookup")) {
+		w->n.requests_unsupported++;
+		rg_warn(COMP, "request_unsupported", "gateway=%s op=%s", t->gateway, t->op);
+		return;
+	}
+	/* answer only on the requesting gateway's own response topic */
+	snprintf(want, sizeof want, "rg/v1/g/%s/down/resp", t->gateway);
+	if (!e->response_topic || strcmp(e->response_topic, want) || !e->corr_len) {
+		w->n.lookups_refused++;
+		rg_warn(COMP, "lookup_refused", "gateway=%s reason=response_topic", t->gateway);
+		return;
+	}
+	if (cloud_lookup_parse(e->payload, e->len, token, err, sizeof err) < 0) {
+		w->n.lookups_refused++;
+		rg_warn(COMP, "lookup_refused", "gateway=%s reason=malformed detail=%s", t->gateway,
+			rg_log_quote(q, sizeof q, err));
+		return;
+	}
+	w->n.lookups++;
+	rc = cloud_store_profile_by_token(w->store, token, &p);
+	if (rc < 0) {
+		rg_error(COMP, "lookup_failed", "gateway=%s error=%s", t->gateway, rg_errname(rc));
+		return; /* no answer: the requester times out and works offline */
+	}
+	if (rc == 1)
+		w->n.lookup_hits++;
+	rc = cloud_lookup_result(rc == 1 ? &p : NULL, &doc, &len);
+	cloud_profile_clear(&p);
+	if (rc == 0)
+		rc = rg_mqtt_request(w->mqtt, want, doc, len, NULL, e->corr, e->corr_len, NULL);
+	free(doc);
+	if (rc < 0)
+		rg_warn(COMP, "lookup_unanswered", "gateway=%s error=%s", t->gateway,
+			rg_errname(rc));
+}
+
+static void handle(struct cloud_worker *w, const struct ev *e)
+{
+	struct cloud_topic t;
+	if (cloud_topic_parse(e->topic, &t) < 0) {
+		refuse(w, CLOUD_REFUSE_TOPIC, e->topic, NULL, "not a topic this worker serves");
+		return;
+	}
+	if (t.is_request)
+		lookup_handle(w, e, &t);
+	else
+		batch_handle(w, e, &t);
+}
+
+/* ---- stats, reload, loop ---- */
+
+static void stats_line(struct cloud_worker *w)
+{
+	const struct counters *n = &w->n;
+	struct rg_mqtt_stats ms;
+	rg_mqtt_stats_get(w->mqtt, &ms);
+	rg_info(
+	    COMP, "stats",
+	    "identity=%s connected=%d batches=%lld items=%lld applied=%lld duplicates=%lld "
+	    "unresolved=%lld erased=%lld refused_malformed=%lld refused_store=%lld "
+	    "refused_lane=%lld refused_topic=%lld acks=%lld acks_unsent=%lld apply_failed=%lld "
+	    "lookups=%lld lookup_hits=%lld lookups_refused=%lld queue_bytes=%zu mqtt_received=%lld",
+	    w->cfg.identity, rg_mqtt_connected(w->mqtt), (long long)n->batches, (long long)n->items,
+	    (long long)n->applied, (long long)n->duplicates, (long long)n->unresolved,
+	    (long long)n->erased, (long long)n->refused[CLOUD_REFUSE_MALFORMED],
+	    (long long)n->refused[CLOUD_REFUSE_STORE], (long long)n->refused[CLOUD_REFUSE_LANE],
+	    (long long)n->refused[CLOUD_REFUSE_TOPIC], (long long)n->acks,
+	    (long long)n->acks_unsent, (long long)n->apply_failed, (long long)n->lookups,
+	    (long long)n->lookup_hits, (long long)n->lookups_refused, w->q_bytes,
+	    (long long)ms.received);
+}
+
+static void reload(struct cloud_worker *w)
+{
+	struct cloud_config c;
+	char err[768], q[800];
+	const char *key = NULL;
+
+	if (cloud_config_load(w->config_path, &c, err, sizeof err) < 0) {
+		rg_error(COMP, "reload_failed", "error=%s", rg_log_quote(q, sizeof q, err));
+		return;
+	}
+	if (strcmp(c.identity, w->cfg.identity))
+		key = "identity";
+	else if (strcmp(c.host, w->cfg.host) || c.port != w->cfg.port)
+		key = "broker";
+	else if (strcmp(c.ca_file, w->cfg.ca_file) || strcmp(c.cert_file, w->cfg.cert_file) ||
+		 strcmp(c.key_file, w->cfg.key_file))
+		key = "tls";
+	else if (strcmp(c.backend, w->cfg.backend) || strcmp(c.db_path, w->cfg.db_path))
+		key = "store";
+	if (key)
+		rg_warn(COMP, "reload_partial", "key=%s detail=\"changed: needs a restart\"", key);
+	w->cfg.stats_interval_s = c.stats_interval_s;
+	w->cfg.log_level = c.log_level;
+	if (!getenv("REGULARS_LOG_LEVEL"))
+		rg_log_set_level((enum rg_log_level)c.log_level);
+	rg_info(COMP, "reloaded", "stats_interval_s=%d log_level=%d", c.stats_interval_s,
+		c.log_level);
+}
+
+int cloud_worker_new(const struct cloud_config *cfg, const char *config_path,
+		     struct cloud_store *store, struct cloud_worker **out)
+{
+	struct rg_mqtt_handlers h = {.on_connect = on_connect,
+				     .on_disconnect = on_disconnect,
+				     .on_message = on_message,
+				     .on_publish = on_publish};
+	struct rg_mqtt_config mc;
+	struct cloud_worker *w;
+	int rc;
+
+	*out = NULL;
+	if (!(w = calloc(1, sizeof *w)))
+		return RG_ERR_NOMEM;
+	w->cfg = *cfg;
+	w->store = store;
+	w->q_max = (size_t)cfg->queue_max_kib * 1024;
+	if (!(w->config_path = strdup(config_path ? config_path : ""))) {
+		free(w);
+		return RG_ERR_NOMEM;
+	}
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->room, NULL);
+	memset(&mc, 0, sizeof mc);
+	mc.name = "mqtt";
+	mc.host = w->cfg.host;
+	mc.port = w->cfg.port;
+	mc.client_id = w->cfg.identity;
+	mc.ca_file = w->cfg.ca_file;
+	mc.cert_file = w->cfg.cert_file;
+	mc.key_file = w->cfg.key_file;
+	mc.clean_start = false; /* persistent session: QoS 1 queued while we are away */
+	if ((rc = rg_mqtt_new(&mc, &h, w, &w->mqtt)) < 0) {
+		cloud_worker_free(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+void cloud_worker_free(struct cloud_worker *w)
+{
+	struct ev *e;
+	if (!w)
+		return;
+	if (w->mqtt) {
+		pthread_mutex_lock(&w->mu);
+		w->closing = true;
+		pthread_cond_broadcast(&w->room);
+		pthread_mutex_unlock(&w->mu);
+		rg_mqtt_free(w->mqtt);
+	}
+	while ((e = pop(w)))
+		ev_free(e);
+	pthread_cond_destroy(&w->room);
+	pthread_mutex_destroy(&w->mu);
+	free(w->config_path);
+	free(w);
+}
+
+int cloud_worker_run(struct cloud_worker *w)
+{
+	struct ev *e;
+	int rc;
+
+	if (pipe(wake_fds) < 0)
+		return RG_ERR_IO;
+	for (int i = 0; i < 2; i++)
+		fcntl(wake_fds[i], F_SETFL, fcntl(wake_fds[i], F_GETFL) | O_NONBLOCK);
+	if ((rc = rg_mqtt_start(w->mqtt)) < 0) {
+		rg_error(COMP, "start_failed", "error=%s", rg_errname(rc));
+		return rc;
+	}
+	rg_info(COMP, "started", "identity=%s broker=%s:%d backend=%s", w->cfg.identity,
+		w->cfg.host, w->cfg.port, cloud_store_backend(w->store));
+	w->last_stats_ms = mono_ms();
+	while (!stop_flag) {
+		struct pollfd pfd = {.fd = wake_fds[0], .events = POLLIN};
+		char buf[64];
+		int64_t now;
+
+		if (poll(&pfd, 1, 1000) > 0)
+			while (read(wake_fds[0], buf, sizeof buf) > 0)
+				;
+		if (reload_flag) {
+			reload_flag = 0;
+			reload(w);
+		}
+		while (!stop_flag && (e = pop(w))) {
+			handle(w, e);
+			ev_free(e);
+		}
+		now = mono_ms();
+		if (now - w->last_stats_ms >= (int64_t)w->cfg.stats_interval_s * 1000) {
+			w->last_stats_ms = now;
+			stats_line(w);
+		}
+	}
+	rg_info(COMP, "stopping", "identity=%s", w->cfg.identity);
+	stats_line(w);
+	rg_mqtt_stop(w->mqtt);
+	return 0;
+}

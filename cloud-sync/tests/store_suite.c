@@ -1,0 +1,613 @@
+/*
+ * store_suite.c - the shared behaviour suite of the central profile store,
+ * only through cloud/store.h: idempotent application, one transaction per
+ * batch, the derived state of every kind, last-writer-wins with the device
+ * tie-break, the erasure tombstone, the per-device order record, seeding and
+ * the change log. Every backend must pass it unchanged.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+#include <cmocka.h>
+
+#include "cloud_fixture.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "store_suite.h"
+
+#define DEV_A "dev-0042-a"
+#define DEV_B "dev-0042-b"
+#define T CF_T0
+
+static const struct suite_backend *B;
+
+struct sfx {
+	struct cf_dir dir;
+	struct rg_clock_manual clock;
+	struct cloud_store *s;
+};
+
+static int setup(void **state)
+{
+	struct sfx *f = calloc(1, sizeof *f);
+	struct cloud_store_opts o;
+	if (!f || cf_dir_make(&f->dir, "store") < 0)
+		return -1;
+	rg_log_set_level(RG_LOG_OFF);
+	cf_ids_init(T);
+	rg_clock_manual_init(&f->clock, T);
+	memset(&o, 0, sizeof o);
+	B->opts(&o, f->dir.path);
+	o.clock = &f->clock.clock;
+	if (cloud_store_open(&o, &f->s) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct sfx *f = *state;
+	cloud_store_close(f->s);
+	cf_dir_remove(&f->dir);
+	free(f);
+	return 0;
+}
+
+/* Seed profile id with {"name":..,"points":points} and one card token. */
+static void seed(struct sfx *f, const char *id, int points, const char *card)
+{
+	char body[200];
+	uint8_t tok[1][RG_TOKEN_LEN];
+	const char *types[1] = {"loyalty"};
+	struct cloud_seed_profile p = {.id = id, .version = 1, .body = body};
+	snprintf(body, sizeof body,
+		 "{\"name\":\"Test %s\",\"points\":%d,\"preferences\":{\"language\":\"en\"}}", id,
+		 points);
+	p.body_len = strlen(body);
+	if (card) {
+		cf_token(card, tok[0]);
+		p.tokens = tok;
+		p.token_types = types;
+		p.n_tokens = 1;
+	}
+	assert_int_equal(cloud_store_seed(f->s, &p, 1), 1);
+}
+
+static void apply(struct sfx *f, struct cf_batch *cb, struct cloud_apply_result *r)
+{
+	struct rg_wire_batch b;
+	cf_batch_end(cb, &b, NULL);
+	assert_int_equal(cloud_store_apply_batch(f->s, &b, r), 0);
+	rg_wire_batch_free(&b);
+}
+
+/* The rendered profile body, parsed (caller deletes). */
+static cJSON *body_of(struct sfx *f, const char *id, struct cloud_profile *p)
+{
+	cJSON *j;
+	assert_int_equal(cloud_store_profile_get(f->s, id, p), 1);
+	j = cJSON_Parse(p->body);
+	assert_non_null(j);
+	return j;
+}
+
+static const char *str_at(const cJSON *o, const char *a, const char *b)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, a);
+	if (b)
+		v = cJSON_GetObjectItemCaseSensitive(v, b);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static enum cloud_outcome outcome_of(struct sfx *f, const struct rg_uuid *id)
+{
+	struct cloud_interaction it;
+	assert_int_equal(cloud_store_interaction_get(f->s, id, &it), 1);
+	return it.outcome;
+}
+
+static int64_t last_change(struct sfx *f)
+{
+	struct cloud_store_stats st;
+	assert_int_equal(cloud_store_stats(f->s, &st), 0);
+	return st.last_change_seq;
+}
+
+/* ---- tests ---- */
+
+static void same_batch_twice_has_one_effect(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_apply_result r;
+	struct cloud_profile p;
+	struct rg_wire_batch b;
+	struct cf_batch cb;
+	char *doc;
+	int64_t seq;
+
+	seed(f, "p-1", 1000, NULL);
+	cf_batch_begin(&cb, DEV_A, "0042");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 1, "p-1", NULL, "{\"channel\":\"kiosk\"}");
+	cf_batch_add(&cb, RG_KIND_POINTS_REDEEMED, T + 2, "p-1", NULL,
+		     "{\"channel\":\"handheld\",\"points\":300}");
+	cf_batch_end(&cb, &b, &doc);
+	assert_int_equal(cloud_store_apply_batch(f->s, &b, &r), 0);
+	assert_int_equal(r.applied, 2);
+	assert_int_equal(r.duplicates, 0);
+	seq = last_change(f);
+
+	/* the same document again (a gateway resend): acked, no effect */
+	assert_int_equal(cloud_store_apply_batch(f->s, &b, &r), 0);
+	assert_int_equal(r.applied, 0);
+	assert_int_equal(r.duplicates, 2);
+	assert_int_equal(last_change(f), seq);
+	rg_wire_batch_free(&b);
+	free(doc);
+
+	assert_int_equal(cloud_store_profile_get(f->s, "p-1", &p), 1);
+	assert_int_equal(p.visits, 1);
+	assert_int_equal(p.points, 700);
+	cloud_profile_clear(&p);
+}
+
+static void failure_midway_leaves_nothing(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_apply_result r;
+	struct cloud_interaction it;
+	struct cloud_device_state ds;
+	struct cloud_profile p;
+	struct rg_wire_batch b;
+	struct cf_batch cb;
+	struct rg_uuid third;
+	char id[RG_UUID_STR_LEN + 1];
+	int64_t seq;
+
+	seed(f, "p-1", 100, NULL);
+	seq = last_change(f);
+	cf_batch_begin(&cb, DEV_A, "0042");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 1, "p-1", NULL, "{}");
+	cf_batch_add(&cb, RG_KIND_NOTE, T + 2, "p-1", NULL, "{\"text\":\"first\"}");
+	third = cf_batch_add(&cb, RG_KIND_POINTS_REDEEMED, T + 3, "p-1", NULL, "{\"points\":5}");
+	cf_batch_end(&cb, &b, NULL);
+
+	B->fail_on(f->dir.path, cf_uuid_str(&third, id));
+	assert_true(cloud_store_apply_batch(f->s, &b, &r) < 0);
+	/* nothing of the two items before the fault remains */
+	assert_int_equal(cloud_store_interaction_get(f->s, &cb.ids[0], &it), 0);
+	assert_int_equal(cloud_store_interaction_get(f->s, &cb.ids[1], &it), 0);
+	assert_int_equal(cloud_store_device_get(f->s, DEV_A, RG_LANE_INTERACTIONS, &ds), 0);
+	assert_int_equal(last_change(f), seq);
+	assert_int_equal(cloud_store_profile_get(f->s, "p-1", &p), 1);
+	assert_int_equal(p.visits, 0);
+	assert_int_equal(p.points, 100);
+	assert_null(strstr(p.body, "first"));
+	cloud_profile_clear(&p);
+
+	/* the resend after the fault is gone applies everything once */
+	B->fail_clear(f->dir.path);
+	assert_int_equal(cloud_store_apply_batch(f->s, &b, &r), 0);
+	assert_int_equal(r.applied, 3);
+	assert_int_equal(cloud_store_profile_get(f->s, "p-1", &p), 1);
+	assert_int_equal(p.visits, 1);
+	assert_int_equal(p.points, 95);
+	cloud_profile_clear(&p);
+	rg_wire_batch_free(&b);
+}
+
+static void derived_state_for_each_kind(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_apply_result r;
+	struct cloud_profile p;
+	struct cloud_store_stats st;
+	struct cf_batch cb;
+	uint8_t card[RG_TOKEN_LEN], stranger[RG_TOKEN_LEN];
+	struct rg_uuid ghost, bad_points;
+	const cJSON *eps, *ints, *e;
+	int64_t n = 0;
+	cJSON *j;
+
+	seed(f, "p-1", 1000, "2000000000015");
+	cf_token("2000000000022", card);
+	cf_token("9999999999994", stranger);
+
+	cf_batch_begin(&cb, DEV_A, "0042");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 10, "p-1", NULL, "{\"channel\":\"kiosk\"}");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 20, "p-1", NULL, "{\"channel\":\"kiosk\"}");
+	cf_batch_add(&cb, RG_KIND_UNKNOWN_IDENTIFIER, T + 21, NULL, stranger,
+		     "{\"channel\":\"kiosk\",\"type\":\"loyalty\"}");
+	cf_batch_add(&cb, RG_KIND_NOTE, T + 30, "p-1", NULL,
+		     "{\"channel\":\"handheld\",\"text\":\"Asked about the sofa\",\"extra\":[1]}");
+	cf_batch_add(&cb, RG_KIND_EPISODE_OPENED, T + 40, "p-1", NULL,
+		     "{\"channel\":\"handheld\",\"episode\":\"e-1\",\"department\":\"service\","
+		     "\"title\":\"Broken drawer\"}");
+	cf_batch_add(&cb, RG_KIND_EPISODE_UPDATED, T + 50, "p-1", NULL,
+		     "{\"episode\":\"e-1\",\"status\":\"waiting\",\"note\":\"part ordered\"}");
+	cf_batch_add(&cb, RG_KIND_EPISODE_OPENED, T + 55, "p-1", NULL,
+		     "{\"episode\":\"e-2\",\"department\":\"orders\",\"title\":\"Late order\"}");
+	cf_batch_add(&cb, RG_KIND_EPISODE_RESOLVED, T + 60, "p-1", NULL, "{\"episode\":\"e-1\"}");
+	cf_batch_add(&cb, RG_KIND_CARD_LINKED, T + 70, "p-1", card, "{\"type\":\"loyalty\"}");
+	cf_batch_add(&cb, RG_KIND_POINTS_REDEEMED, T + 80, "p-1", NULL,
+		     "{\"points\":250,\"reason\":\"voucher\"}");
+	bad_points = cf_batch_add(&cb, RG_KIND_POINTS_REDEEMED, T + 81, "p-1", NULL,
+				  "{\"points\":\"lots\"}");
+	cf_batch_add(&cb, RG_KIND_PREFERENCE_CHANGED, T + 90, "p-1", NULL,
+		     "{\"channel\":\"handheld\",\"language\":\"de\",\"newsletter\":true}");
+	ghost = cf_batch_add(&cb, RG_KIND_NOTE, T + 95, "p-nobody", NULL, "{\"text\":\"?\"}");
+	cf_batch_add(&cb, RG_KIND_TELEMETRY, T + 99, NULL, NULL, "{\"reads\":12}");
+	apply(f, &cb, &r);
+	/* the unknown profile and the unusable body are recorded, not applied */
+	assert_int_equal(r.applied, 12);
+	assert_int_equal(r.unresolved, 2);
+	assert_int_equal(outcome_of(f, &ghost), CLOUD_OUT_UNKNOWN_PROFILE);
+	assert_int_equal(outcome_of(f, &bad_points), CLOUD_OUT_INVALID);
+
+	j = body_of(f, "p-1", &p);
+	assert_int_equal(p.visits, 2);
+	assert_int_equal(p.last_seen_ms, T + 20);
+	assert_int_equal(p.points, 750);
+	assert_string_equal(str_at(j, "name", NULL), "Test p-1");
+	assert_string_equal(str_at(j, "preferences", "language"), "de");
+	assert_true(cJSON_IsTrue(
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(j, "preferences"), "newsletter")));
+	eps = cJSON_GetObjectItemCaseSensitive(j, "episodes");
+	assert_int_equal(cJSON_GetArraySize(eps), 2);
+	e = cJSON_GetArrayItem(eps, 0);
+	assert_string_equal(str_at(e, "id", NULL), "e-1");
+	assert_string_equal(str_at(e, "status", NULL), "resolved");
+	assert_string_equal(str_at(e, "title", NULL), "Broken drawer");
+	assert_string_equal(str_at(e, "department", NULL), "service");
+	assert_string_equal(str_at(cJSON_GetArrayItem(eps, 1), "status", NULL), "open");
+	/* recent: newest first; notes, episode events and point events */
+	ints = cJSON_GetObjectItemCaseSensitive(j, "interactions");
+	assert_int_equal(cJSON_GetArraySize(ints), 6);
+	assert_string_equal(str_at(cJSON_GetArrayItem(ints, 0), "kind", NULL), "points_redeemed");
+	assert_string_equal(str_at(cJSON_GetArrayItem(ints, 5), "summary", NULL),
+			    "Asked about the sofa");
+	cJSON_Delete(j);
+	cloud_profile_clear(&p);
+
+	/* card_linked: the new card finds the profile; the unknown card is counted */
+	assert_int_equal(cloud_store_profile_by_token(f->s, card, &p), 1);
+	assert_string_equal(p.id, "p-1");
+	cloud_profile_clear(&p);
+	assert_int_equal(cloud_store_profile_by_token(f->s, stranger, &p), 0);
+	assert_int_equal(cloud_store_unknown_token_get(f->s, stranger, &n), 1);
+	assert_int_equal(n, 1);
+	assert_int_equal(cloud_store_stats(f->s, &st), 0);
+	assert_int_equal(st.telemetry, 1);
+	assert_int_equal(st.interactions, 14);
+	assert_int_equal(st.outcomes[CLOUD_OUT_UNKNOWN_PROFILE], 1);
+}
+
+static void item_by_token_only_resolves_profile(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_apply_result r;
+	struct cloud_profile p;
+	struct cf_batch cb;
+	uint8_t card[RG_TOKEN_LEN];
+
+	seed(f, "p-7", 0, "2000000000077");
+	cf_token("2000000000077", card);
+	cf_batch_begin(&cb, DEV_A, "0042");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 1, NULL, card, "{}");
+	apply(f, &cb, &r);
+	assert_int_equal(r.applied, 1);
+	assert_int_equal(cloud_store_profile_get(f->s, "p-7", &p), 1);
+	assert_int_equal(p.visits, 1);
+	cloud_profile_clear(&p);
+}
+
+static void consent_is_last_writer_wins_with_device_tiebreak(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_apply_result r;
+	struct cloud_profile p;
+	struct cf_batch cb;
+	struct rg_uuid old;
+	cJSON *j;
+	const cJSON *list;
+
+	seed(f, "p-1", 0, NULL);
+	/* dev-b and dev-a write at the same HLC: dev-b (greater id) wins, in
+	 * whichever order they arrive; dev-b first here */
+	cf_batch_begin(&cb, DEV_B, "0042");
+	cf_batch_add(&cb, RG_KIND_CONSENT_CHANGED, T + 100, "p-1", NULL,
+		     "{\"show_in_public\":[\"points\"]}");
+	apply(f, &cb, &r);
+	cf_batch_begin(&cb, DEV_A, "0043");
+	cf_batch_add(&cb, RG_KIND_CONSENT_CHANGED, T + 100, "p-1", NULL,
+		     "{\"show_in_public\":[\"orders\",\"offers\"]}");
+	old = cb.ids[0];
+	apply(f, &cb, &r);
+	assert_int_equal(outcome_of(f, &old), CLOUD_OUT_STALE);
+	j = body_of(f, "p-1", &p);
+	list =
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(j, "consent"), "show_in_public");
+	assert_int_equal(cJSON_GetArraySize(list), 1);
+	assert_string_equal(cJSON_GetArrayItem(list, 0)->valuestring, "points");
+	cJSON_Delete(j);
+	cloud_profile_clear(&p);
+
+	/* an older stamp loses, a newer one from dev-a wins */
+	cf_batch_begin(&cb, DEV_A, "0043");
+	cf_batch_add(&cb, RG_KIND_CONSENT_CHANGED, T + 50, "p-1", NULL, "{\"show_in_public\":[]}");
+	cf_batch_add(&cb, RG_KIND_CONSENT_CHANGED, T + 200, "p-1", NULL,
+		     "{\"show_in_public\":[\"service\"]}");
+	apply(f, &cb, &r);
+	assert_int_equal(outcome_of(f, &cb.ids[0]), CLOUD_OUT_STALE);
+	assert_int_equal(outcome_of(f, &cb.ids[1]), CLOUD_OUT_APPLIED);
+	j = body_of(f, "p-1", &p);
+	list =
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(j, "consent"), "show_in_public");
+	assert_int_equal(cJSON_GetArraySize(list), 1);
+	assert_string_equal(cJSON_GetArrayItem(list, 0)->valuestring, "service");
+	cJSON_Delete(j);
+	cloud_profile_clear(&p);
+}
+
+static void preferences_are_per_key_last_writer_wins(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_apply_result r;
+	struct cloud_profile p;
+	struct cf_batch cb;
+	cJSON *j;
+
+	seed(f, "p-1", 0, NULL);
+	cf_batch_begin(&cb, DEV_A, "0042");
+	cf_batch_add(&cb, RG_KIND_PREFERENCE_CHANGED, T + 300, "p-1", NULL,
+		     "{\"language\":\"fr\"}");
+	apply(f, &cb, &r);
+	/* later-arriving but older edit of language loses; its other key wins */
+	cf_batch_begin(&cb, DEV_B, "0043");
+	cf_batch_add(&cb, RG_KIND_PREFERENCE_CHANGED, T + 100, "p-1", NULL,
+		     "{\"language\":\"nl\",\"contact\":\"email\"}");
+	apply(f, &cb, &r);
+	j = body_of(f, "p-1", &p);
+	assert_string_equal(str_at(j, "preferences", "language"), "fr");
+	assert_string_equal(str_at(j, "preferences", "contact"), "email");
+	cJSON_Delete(j);
+	cloud_profile_clear(&p);
+}
+
+static void erasure_tombstone_beats_later_edits(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_apply_result r;
+	struct cloud_profile p;
+	struct cf_batch cb;
+	uint8_t card[RG_TOKEN_LEN];
+	struct cloud_seed_profile again = {
+	    .id = "p-1", .version = 9, .body = "{\"name\":\"X\"}", .body_len = 12};
+
+	seed(f, "p-1", 500, "2000000000015");
+	cf_token("2000000000015", card);
+	cf_batch_begin(&cb, DEV_A, "0042");
+	cf_batch_add(&cb, RG_KIND_NOTE, T + 10, "p-1", NULL, "{\"text\":\"Mrs Example called\"}");
+	cf_batch_add(&cb, RG_KIND_ERASURE_REQUESTED, T + 20, "p-1", NULL,
+		     "{\"channel\":\"handheld\"}");
+	apply(f, &cb, &r);
+	assert_int_equal(r.applied, 2);
+
+	/* a later edit from another device, and an edit stamped before the
+	 * erasure that arrives after it: both lose to the tombstone */
+	cf_batch_begin(&cb, DEV_B, "0043");
+	cf_batch_add(&cb, RG_KIND_CONSENT_CHANGED, T + 5, "p-1", NULL,
+		     "{\"show_in_public\":[\"points\"]}");
+	cf_batch_add(&cb, RG_KIND_NOTE, T + 1000, "p-1", NULL, "{\"text\":\"still here?\"}");
+	cf_batch_add(&cb, RG_KIND_CARD_LINKED, T + 1001, "p-1", card, "{\"type\":\"loyalty\"}");
+	apply(f, &cb, &r);
+	assert_int_equal(r.erased, 3);
+	assert_int_equal(outcome_of(f, &cb.ids[1]), CLOUD_OUT_ERASED);
+
+	assert_int_equal(cloud_store_profile_get(f->s, "p-1", &p), 1);
+	assert_true(p.erased);
+	assert_string_equal(p.body, "{}");
+	cloud_profile_clear(&p);
+	assert_int_equal(cloud_store_profile_by_token(f->s, card, &p), 0);
+	/* an import cannot revive the person either */
+	assert_int_equal(cloud_store_seed(f->s, &again, 1), 0);
+	assert_int_equal(cloud_store_profile_get(f->s, "p-1", &p), 1);
+	assert_true(p.erased);
+	cloud_profile_clear(&p);
+}
+
+static void per_device_order_is_recorded(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_apply_result r;
+	struct cloud_device_state ds;
+	struct cloud_interaction a, b;
+	struct cf_batch cb;
+
+	seed(f, "p-1", 0, NULL);
+	for (int k = 0; k < 3; k++) {
+		cf_batch_begin(&cb, DEV_A, "0042");
+		for (int i = 0; i < 4; i++)
+			cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + k * 10 + i, "p-1", NULL, "{}");
+		apply(f, &cb, &r);
+	}
+	cf_batch_begin(&cb, DEV_A, "0042");
+	cf_batch_add(&cb, RG_KIND_TELEMETRY, T + 5, NULL, NULL, "{}");
+	apply(f, &cb, &r);
+
+	assert_int_equal(cloud_store_device_get(f->s, DEV_A, RG_LANE_INTERACTIONS, &ds), 1);
+	assert_int_equal(ds.applied, 12);
+	assert_int_equal(ds.out_of_order, 0);
+	assert_int_equal(ds.last_hlc.wall_ms, T + 23);
+	/* lanes are separate orders: an older telemetry stamp is no violation */
+	assert_int_equal(cloud_store_device_get(f->s, DEV_A, RG_LANE_TELEMETRY, &ds), 1);
+	assert_int_equal(ds.applied, 1);
+	assert_int_equal(ds.out_of_order, 0);
+
+	/* the order of application is visible per interaction */
+	cf_batch_begin(&cb, DEV_A, "0042");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 100, "p-1", NULL, "{}");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 101, "p-1", NULL, "{}");
+	apply(f, &cb, &r);
+	assert_int_equal(cloud_store_interaction_get(f->s, &cb.ids[0], &a), 1);
+	assert_int_equal(cloud_store_interaction_get(f->s, &cb.ids[1], &b), 1);
+	assert_true(a.seq < b.seq);
+	assert_string_equal(a.device, DEV_A);
+
+	/* an item applied after a newer one of the same lane is counted */
+	cf_batch_begin(&cb, DEV_A, "0042");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 50, "p-1", NULL, "{}");
+	apply(f, &cb, &r);
+	assert_int_equal(cloud_store_device_get(f->s, DEV_A, RG_LANE_INTERACTIONS, &ds), 1);
+	assert_int_equal(ds.out_of_order, 1);
+	assert_int_equal(ds.last_hlc.wall_ms, T + 101);
+	assert_int_equal(cloud_store_device_get(f->s, DEV_B, RG_LANE_INTERACTIONS, &ds), 0);
+}
+
+static void seeding_is_idempotent_and_versioned(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_profile p;
+	struct cloud_change ch[8];
+	uint8_t toks[2][RG_TOKEN_LEN];
+	const char *types[2] = {"loyalty", "nfc_uid"};
+	struct cloud_seed_profile ps[2] = {
+	    {.id = "p-1", .version = 1, .body = "{\"name\":\"A\"}", .body_len = 12},
+	    {.id = "p-2", .version = 3, .body = "{\"name\":\"B\"}", .body_len = 12},
+	};
+	cf_token("card-1", toks[0]);
+	cf_token("uid-1", toks[1]);
+	ps[0].tokens = (const uint8_t(*)[RG_TOKEN_LEN])toks;
+	ps[0].token_types = types;
+	ps[0].n_tokens = 2;
+
+	assert_int_equal(cloud_store_seed(f->s, ps, 2), 2);
+	assert_int_equal(cloud_store_seed(f->s, ps, 2), 0); /* same versions: nothing */
+	assert_int_equal(cloud_store_profile_by_token(f->s, toks[1], &p), 1);
+	assert_string_equal(p.id, "p-1");
+	assert_string_equal(p.body, "{\"name\":\"A\"}");
+	cloud_profile_clear(&p);
+
+	ps[0].version = 2;
+	ps[0].body = "{\"name\":\"A2\"}";
+	ps[0].body_len = 13;
+	assert_int_equal(cloud_store_seed(f->s, ps, 2), 1);
+	assert_int_equal(cloud_store_profile_get(f->s, "p-1", &p), 1);
+	assert_int_equal(p.version, 2);
+	assert_string_equal(p.body, "{\"name\":\"A2\"}");
+	cloud_profile_clear(&p);
+
+	/* every write is one change, in a strictly increasing sequence */
+	assert_int_equal(cloud_store_changes_since(f->s, 0, ch, 8), 3);
+	assert_string_equal(ch[0].profile, "p-1");
+	assert_string_equal(ch[2].profile, "p-1");
+	assert_int_equal(ch[2].version, 2);
+	assert_true(ch[0].seq < ch[1].seq && ch[1].seq < ch[2].seq);
+	assert_int_equal(cloud_store_changes_since(f->s, ch[1].seq, ch, 8), 1);
+	assert_string_equal(ch[0].what, "seed");
+}
+
+static void changes_are_logged_per_profile_change(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_apply_result r;
+	struct cloud_change ch[8];
+	struct cloud_profile p;
+	struct cf_batch cb;
+	int64_t seq;
+
+	seed(f, "p-1", 0, NULL);
+	seq = last_change(f);
+	cf_batch_begin(&cb, DEV_A, "0042");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 1, "p-1", NULL, "{}");
+	cf_batch_add(&cb, RG_KIND_NOTE, T + 2, "p-1", NULL, "{\"text\":\"hi\"}");
+	cf_batch_add(&cb, RG_KIND_TELEMETRY, T + 3, NULL, NULL, "{}");
+	apply(f, &cb, &r);
+	assert_int_equal(r.changes, 2);
+	assert_int_equal(cloud_store_changes_since(f->s, seq, ch, 8), 2);
+	assert_int_equal(ch[1].hlc.wall_ms, T + 2);
+	assert_int_equal(cloud_store_profile_get(f->s, "p-1", &p), 1);
+	assert_int_equal(p.version, ch[1].version);
+	assert_int_equal(p.hlc.wall_ms, T + 2);
+	cloud_profile_clear(&p);
+}
+
+static void recent_interactions_are_bounded(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_apply_result r;
+	struct cloud_profile p;
+	struct cf_batch cb;
+	char body[64];
+	const cJSON *ints;
+	cJSON *j;
+
+	seed(f, "p-1", 0, NULL);
+	cf_batch_begin(&cb, DEV_A, "0042");
+	for (int i = 0; i < CLOUD_RECENT_MAX + 5; i++) {
+		snprintf(body, sizeof body, "{\"text\":\"note %d\"}", i);
+		cf_batch_add(&cb, RG_KIND_NOTE, T + i, "p-1", NULL, body);
+	}
+	apply(f, &cb, &r);
+	j = body_of(f, "p-1", &p);
+	ints = cJSON_GetObjectItemCaseSensitive(j, "interactions");
+	assert_int_equal(cJSON_GetArraySize(ints), CLOUD_RECENT_MAX);
+	snprintf(body, sizeof body, "note %d", CLOUD_RECENT_MAX + 4);
+	assert_string_equal(str_at(cJSON_GetArrayItem(ints, 0), "summary", NULL), body);
+	cJSON_Delete(j);
+	cloud_profile_clear(&p);
+}
+
+static void reopen_keeps_everything(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_apply_result r;
+	struct cloud_store_opts o;
+	struct cloud_profile p;
+	struct cf_batch cb;
+	struct rg_wire_batch b;
+
+	seed(f, "p-1", 10, NULL);
+	cf_batch_begin(&cb, DEV_A, "0042");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 1, "p-1", NULL, "{}");
+	cf_batch_end(&cb, &b, NULL);
+	assert_int_equal(cloud_store_apply_batch(f->s, &b, &r), 0);
+	cloud_store_close(f->s);
+	memset(&o, 0, sizeof o);
+	B->opts(&o, f->dir.path);
+	o.clock = &f->clock.clock;
+	assert_int_equal(cloud_store_open(&o, &f->s), 0);
+	assert_int_equal(cloud_store_apply_batch(f->s, &b, &r), 0);
+	assert_int_equal(r.duplicates, 1);
+	assert_int_equal(cloud_store_profile_get(f->s, "p-1", &p), 1);
+	assert_int_equal(p.visits, 1);
+	cloud_profile_clear(&p);
+	rg_wire_batch_free(&b);
+}
+
+int store_suite_run(const struct suite_backend *b)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(same_batch_twice_has_one_effect, setup, teardown),
+	    cmocka_unit_test_setup_teardown(failure_midway_leaves_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(derived_state_for_each_kind, setup, teardown),
+	    cmocka_unit_test_setup_teardown(item_by_token_only_resolves_profile, setup, teardown),
+	    cmocka_unit_test_setup_teardown(consent_is_last_writer_wins_with_device_tiebreak, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(preferences_are_per_key_last_writer_wins, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(erasure_tombstone_beats_later_edits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(per_device_order_is_recorded, setup, teardown),
+	    cmocka_unit_test_setup_teardown(seeding_is_idempotent_and_versioned, setup, teardown),
+	    cmocka_unit_test_setup_teardown(changes_are_logged_per_profile_change, setup, teardown),
+	    cmocka_unit_test_setup_teardown(recent_interactions_are_bounded, setup, teardown),
+	    cmocka_unit_test_setup_teardown(reopen_keeps_everything, setup, teardown),
+	};
+	B = b;
+	return cmocka_run_group_tests_name(b->name, tests, NULL, NULL);
+}
