@@ -13,20 +13,6 @@
 #include "common/err.h"
 #include "common/json.h"
 
-static int fail(int rc, char *err, size_t errcap, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(int rc, char *err, size_t errcap, const char *fmt, ...)
-{
-	va_list ap;
-	if (err && errcap) {
-		va_start(ap, fmt);
-		vsnprintf(err, errcap, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 const char *cloud_refusal_name(enum cloud_refusal r)
 {
 	static const char *const names[CLOUD_REFUSE__COUNT] = {"malformed", "store_mismatch",
@@ -115,7 +101,7 @@ int cloud_lookup_parse(const char *buf, size_t len, uint8_t token[RG_TOKEN_LEN],
 	if ((rc = rg_json_parse(buf, len, CLOUD_LOOKUP_MAX, &root, err, errcap)) < 0)
 		return rc;
 	if (!cJSON_IsObject(root)) {
-		rc = fail(RG_ERR_TYPE, err, errcap, "a lookup is a JSON object");
+		rc = rg_errf(RG_ERR_TYPE, err, errcap, "a lookup is a JSON object");
 		goto out;
 	}
 	if ((rc = rg_json_check_keys(root, keys, err, errcap)) < 0 ||
@@ -124,7 +110,7 @@ int cloud_lookup_parse(const char *buf, size_t len, uint8_t token[RG_TOKEN_LEN],
 	    (rc = rg_json_req_str(root, "token", 64, &tok, err, errcap)) < 0)
 		goto out;
 	if (strcmp(type, "lookup")) {
-		rc = fail(RG_ERR_PARSE, err, errcap, "key \"type\": \"lookup\" expected");
+		rc = rg_errf(RG_ERR_PARSE, err, errcap, "key \"type\": \"lookup\" expected");
 		goto out;
 	}
 	rc = 0;
@@ -148,7 +134,7 @@ int cloud_lookup_parse(const char *buf, size_t len, uint8_t token[RG_TOKEN_LEN],
 			token[i] = (uint8_t)(hi << 4 | lo);
 	}
 	if (rc)
-		rc = fail(RG_ERR_PARSE, err, errcap,
+		rc = rg_errf(RG_ERR_PARSE, err, errcap,
 			  "key \"token\": 64 lower-case hex digits expected");
 out:
 	cJSON_Delete(root);

@@ -20,20 +20,6 @@
 
 #define SEED_BATCH_MAX 10000
 
-static int fail(int rc, char *err, size_t errcap, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(int rc, char *err, size_t errcap, const char *fmt, ...)
-{
-	va_list ap;
-	if (err && errcap) {
-		va_start(ap, fmt);
-		vsnprintf(err, errcap, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 int cloud_tenant_key_read(const char *path, uint8_t *key, size_t cap, size_t *len)
 {
 	uint8_t buf[IDENT_TENANT_KEY_MAX + 1];
@@ -83,7 +69,7 @@ static int take(struct ident_pipeline *p, const char *line, size_t len, struct e
 		if ((rc = rg_customer_ident_token(p, &e->c.idents[i], e->tokens[i], why,
 						  sizeof why)) < 0) {
 			rg_customer_free(&e->c);
-			return fail(rc, err, errcap, "identifiers[%zu]: %s", i, why);
+			return rg_errf(rc, err, errcap, "identifiers[%zu]: %s", i, why);
 		}
 		e->types[i] = ident_type_name(e->c.idents[i].type);
 	}
@@ -119,7 +105,7 @@ static int flush(struct cloud_store *s, struct entry *es, size_t n, struct cloud
 	rc = cloud_store_seed(s, ps, n);
 	free(ps);
 	if (rc < 0)
-		return fail(rc, err, errcap,
+		return rg_errf(rc, err, errcap,
 			    "the store failed: %s (the batches before are loaded; "
 			    "running the same file again completes the import)",
 			    rg_strerror(rc));
@@ -146,13 +132,13 @@ static int pass(struct cloud_store *s, struct ident_pipeline *p, FILE *f, size_t
 		if (blank(line, (size_t)len))
 			continue;
 		if ((size_t)len > RG_CUSTOMER_LINE_MAX + 2) {
-			rc = fail(RG_ERR_TOOBIG, err, errcap, "line %zu: longer than %d bytes",
+			rc = rg_errf(RG_ERR_TOOBIG, err, errcap, "line %zu: longer than %d bytes",
 				  st->lines, RG_CUSTOMER_LINE_MAX);
 			break;
 		}
 		memset(&one, 0, sizeof one);
 		if ((rc = take(p, line, (size_t)len, s ? &es[n] : &one, why, sizeof why)) < 0) {
-			fail(rc, err, errcap, "line %zu: %s", st->lines, why);
+			rg_errf(rc, err, errcap, "line %zu: %s", st->lines, why);
 			break;
 		}
 		st->profiles++;
@@ -169,7 +155,7 @@ static int pass(struct cloud_store *s, struct ident_pipeline *p, FILE *f, size_t
 		}
 	}
 	if (!rc && ferror(f))
-		rc = fail(RG_ERR_IO, err, errcap, "read failed: %s", strerror(errno));
+		rc = rg_errf(RG_ERR_IO, err, errcap, "read failed: %s", strerror(errno));
 	if (!rc && s)
 		rc = flush(s, es, n, st, err, errcap);
 	if (es)
@@ -206,13 +192,13 @@ int cloud_seed_file(struct cloud_store *s, const uint8_t *tenant_key, size_t key
 	struct ident_pipeline_params pp = {
 	    .config = &ic, .tenant_key = tenant_key, .tenant_key_len = key_len};
 	if ((rc = ident_pipeline_new(&pp, &p)) < 0)
-		return fail(rc, err, errcap, "cannot build the identifier pipeline: %s",
+		return rg_errf(rc, err, errcap, "cannot build the identifier pipeline: %s",
 			    rg_strerror(rc));
 	/* pass 1: validate everything, write nothing */
 	rc = pass(NULL, p, f, batch, st, err, errcap);
 	if (rc == 0) {
 		if (fseek(f, 0, SEEK_SET) != 0)
-			rc = fail(RG_ERR_IO, err, errcap, "the file must be seekable (read twice)");
+			rc = rg_errf(RG_ERR_IO, err, errcap, "the file must be seekable (read twice)");
 		else
 			rc = pass(s, p, f, batch, st, err, errcap);
 	} else if (err && errcap) {

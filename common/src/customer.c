@@ -18,20 +18,6 @@
 
 #define NFC_UID_BYTES_MAX 10
 
-static int fail(int code, char *err, size_t errcap, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(int code, char *err, size_t errcap, const char *fmt, ...)
-{
-	if (err && errcap) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errcap, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 int rg_customer_id_valid(const char *id)
 {
 	size_t n = 0;
@@ -57,7 +43,7 @@ static int no_repeated_keys(const cJSON *obj, const char *where, char *err, size
 	for (const cJSON *a = obj->child; a; a = a->next)
 		for (const cJSON *b = a->next; b; b = b->next)
 			if (a->string && b->string && !strcmp(a->string, b->string))
-				return fail(RG_ERR_PARSE, err, errcap, "%skey \"%s\" appears twice",
+				return rg_errf(RG_ERR_PARSE, err, errcap, "%skey \"%s\" appears twice",
 					    where, a->string);
 	return 0;
 }
@@ -84,30 +70,30 @@ static int parse_ident(const cJSON *it, size_t i, struct rg_customer_ident *out,
 	int rc, t;
 
 	if (!cJSON_IsObject(it))
-		return fail(RG_ERR_TYPE, err, errcap, "identifiers[%zu]: expected an object", i);
+		return rg_errf(RG_ERR_TYPE, err, errcap, "identifiers[%zu]: expected an object", i);
 	if ((rc = rg_json_check_keys(it, keys, sub, sizeof sub)) < 0 ||
 	    (rc = rg_json_req_str(it, "type", 32, &type, sub, sizeof sub)) < 0 ||
 	    (rc = rg_json_req_str(it, "value", IDENT_TEXT_MAX, &value, sub, sizeof sub)) < 0)
-		return fail(rc, err, errcap, "identifiers[%zu]: %s", i, sub);
+		return rg_errf(rc, err, errcap, "identifiers[%zu]: %s", i, sub);
 	if ((rc = no_repeated_keys(it, "", sub, sizeof sub)) < 0)
-		return fail(rc, err, errcap, "identifiers[%zu]: %s", i, sub);
+		return rg_errf(rc, err, errcap, "identifiers[%zu]: %s", i, sub);
 	t = ident_type_from_name(type);
 	if (t < 0)
-		return fail(RG_ERR_PARSE, err, errcap,
+		return rg_errf(RG_ERR_PARSE, err, errcap,
 			    "identifiers[%zu].type: unknown type (loyalty, nfc_uid or qr)", i);
 	if (!rg_customer_ident_importable((enum ident_type)t))
-		return fail(RG_ERR_PARSE, err, errcap,
+		return rg_errf(RG_ERR_PARSE, err, errcap,
 			    "identifiers[%zu].type: \"%s\" cannot be imported (only loyalty, "
 			    "nfc_uid and qr are static identifiers)",
 			    i, ident_type_name((enum ident_type)t));
 	if (t == IDENT_TYPE_NFC_UID && !hex_uid_valid(value))
-		return fail(RG_ERR_PARSE, err, errcap,
+		return rg_errf(RG_ERR_PARSE, err, errcap,
 			    "identifiers[%zu].value: an nfc_uid is hex, 2 digits per byte, at most "
 			    "%d bytes",
 			    i, NFC_UID_BYTES_MAX);
 	for (const char *p = value; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return fail(RG_ERR_PARSE, err, errcap,
+			return rg_errf(RG_ERR_PARSE, err, errcap,
 				    "identifiers[%zu].value: contains a control character", i);
 	out->type = (enum ident_type)t;
 	snprintf(out->value, sizeof out->value, "%s", value);
@@ -124,14 +110,14 @@ static int parse_root(const cJSON *root, struct rg_customer *out, char *err, siz
 	int rc;
 
 	if (!cJSON_IsObject(root))
-		return fail(RG_ERR_TYPE, err, errcap, "a customer line must be a JSON object");
+		return rg_errf(RG_ERR_TYPE, err, errcap, "a customer line must be a JSON object");
 	if ((rc = rg_json_check_keys(root, keys, err, errcap)) < 0 ||
 	    (rc = no_repeated_keys(root, "", err, errcap)) < 0)
 		return rc;
 	if ((rc = rg_json_req_str(root, "id", RG_CUSTOMER_ID_MAX, &id, err, errcap)) < 0)
 		return rc;
 	if (!rg_customer_id_valid(id))
-		return fail(RG_ERR_PARSE, err, errcap,
+		return rg_errf(RG_ERR_PARSE, err, errcap,
 			    "key \"id\": not a profile id (1-%d of [A-Za-z0-9_.:-], not starting "
 			    "with '-')",
 			    RG_CUSTOMER_ID_MAX);
@@ -153,23 +139,23 @@ static int parse_root(const cJSON *root, struct rg_customer *out, char *err, siz
 		for (size_t j = 0; j < i; j++)
 			if (out->idents[j].type == out->idents[i].type &&
 			    !strcmp(out->idents[j].value, out->idents[i].value))
-				return fail(RG_ERR_PARSE, err, errcap,
+				return rg_errf(RG_ERR_PARSE, err, errcap,
 					    "identifiers[%zu]: repeats identifiers[%zu]", i, j);
 		out->n_idents = ++i;
 	}
 
 	out->body = cJSON_PrintUnformatted(profile);
 	if (!out->body)
-		return fail(RG_ERR_NOMEM, err, errcap, "out of memory printing the profile");
+		return rg_errf(RG_ERR_NOMEM, err, errcap, "out of memory printing the profile");
 	n = strlen(out->body);
 	if (n > RG_CUSTOMER_BODY_MAX)
-		return fail(RG_ERR_TOOBIG, err, errcap,
+		return rg_errf(RG_ERR_TOOBIG, err, errcap,
 			    "key \"profile\": %zu bytes (compact) exceed the limit of %d", n,
 			    RG_CUSTOMER_BODY_MAX);
 	/* cJSON copies string bytes as they are: the body must be UTF-8 for
 	 * the store (and every screen) to take it. */
 	if (!rg_utf8_valid(out->body, n))
-		return fail(RG_ERR_PARSE, err, errcap, "key \"profile\": not valid UTF-8");
+		return rg_errf(RG_ERR_PARSE, err, errcap, "key \"profile\": not valid UTF-8");
 	out->body_len = n;
 	return 0;
 }
@@ -181,15 +167,15 @@ int rg_customer_parse(const char *line, size_t len, struct rg_customer *out, cha
 	int rc;
 
 	if (!out)
-		return fail(RG_ERR_INVAL, err, errcap, "no output");
+		return rg_errf(RG_ERR_INVAL, err, errcap, "no output");
 	memset(out, 0, sizeof *out);
 	if (!line)
-		return fail(RG_ERR_INVAL, err, errcap, "no line");
+		return rg_errf(RG_ERR_INVAL, err, errcap, "no line");
 	if (len > RG_CUSTOMER_LINE_MAX)
-		return fail(RG_ERR_TOOBIG, err, errcap, "line of %zu bytes exceeds the limit of %d",
+		return rg_errf(RG_ERR_TOOBIG, err, errcap, "line of %zu bytes exceeds the limit of %d",
 			    len, RG_CUSTOMER_LINE_MAX);
 	if (memchr(line, '\0', len))
-		return fail(RG_ERR_PARSE, err, errcap, "line contains a NUL byte");
+		return rg_errf(RG_ERR_PARSE, err, errcap, "line contains a NUL byte");
 	if ((rc = rg_json_parse(line, len, RG_CUSTOMER_LINE_MAX, &root, err, errcap)) < 0)
 		return rc;
 	rc = parse_root(root, out, err, errcap);
@@ -218,7 +204,7 @@ int rg_customer_ident_token(struct ident_pipeline *p, const struct rg_customer_i
 	int rc;
 
 	if (!p || !ci || !token)
-		return fail(RG_ERR_INVAL, err, errcap, "no pipeline or identifier");
+		return rg_errf(RG_ERR_INVAL, err, errcap, "no pipeline or identifier");
 	switch (ci->type) {
 	case IDENT_TYPE_LOYALTY:
 	case IDENT_TYPE_QR:
@@ -228,28 +214,28 @@ int rg_customer_ident_token(struct ident_pipeline *p, const struct rg_customer_i
 	case IDENT_TYPE_NFC_UID:
 		rc = rg_hex_decode(ci->value, strnlen(ci->value, IDENT_TEXT_MAX), uid, sizeof uid);
 		if (rc < 0)
-			return fail(RG_ERR_PARSE, err, errcap,
+			return rg_errf(RG_ERR_PARSE, err, errcap,
 				    "nfc_uid: not hex of at most %d bytes", NFC_UID_BYTES_MAX);
 		rc = ident_classify(p, IDENT_SRC_NFC_UID, uid, (size_t)rc, &r);
 		rg_wipe(uid, sizeof uid);
 		break;
 	default:
-		return fail(RG_ERR_PARSE, err, errcap, "%s identifiers cannot be imported",
+		return rg_errf(RG_ERR_PARSE, err, errcap, "%s identifiers cannot be imported",
 			    ident_type_name(ci->type));
 	}
 	if (rc < 0)
-		return fail(rc, err, errcap, "%s: the identifier pipeline failed: %s",
+		return rg_errf(rc, err, errcap, "%s: the identifier pipeline failed: %s",
 			    ident_type_name(ci->type), rg_strerror(rc));
 	if (r.reason != IDENT_OK) {
 		enum ident_reason why = r.reason;
 		rg_wipe(&r, sizeof r);
-		return fail(RG_ERR_PARSE, err, errcap, "%s: refused by the identifier rules: %s",
+		return rg_errf(RG_ERR_PARSE, err, errcap, "%s: refused by the identifier rules: %s",
 			    ident_type_name(ci->type), ident_reason_name(why));
 	}
 	if (r.type != ci->type) {
 		enum ident_type got = r.type;
 		rg_wipe(&r, sizeof r);
-		return fail(RG_ERR_PARSE, err, errcap, "%s: the value reads as a %s identifier",
+		return rg_errf(RG_ERR_PARSE, err, errcap, "%s: the value reads as a %s identifier",
 			    ident_type_name(ci->type), ident_type_name(got));
 	}
 	memcpy(token, r.token, RG_TOKEN_LEN);

@@ -5,6 +5,9 @@
  */
 #include "common/err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 struct err_entry {
 	const char *name;
 	const char *msg;
@@ -60,4 +63,15 @@ const char *rg_errname(int code)
 {
 	const struct err_entry *e = lookup(code);
 	return e ? e->name : "RG_ERR_UNKNOWN";
+}
+
+int rg_errf(int code, char *err, size_t errcap, const char *fmt, ...)
+{
+	if (err && errcap) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errcap, fmt, ap);
+		va_end(ap);
+	}
+	return code;
 }

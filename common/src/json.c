@@ -14,20 +14,6 @@
 
 #define JSON_MAX_SAFE_INT 9007199254740992.0 /* 2^53 */
 
-static int fail(int code, char *err, size_t errcap, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(int code, char *err, size_t errcap, const char *fmt, ...)
-{
-	if (err && errcap) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errcap, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 static const char *type_name(const cJSON *v)
 {
 	if (!v)
@@ -56,9 +42,9 @@ int rg_json_parse(const char *text, size_t len, size_t max_len, cJSON **out, cha
 
 	*out = NULL;
 	if (!text)
-		return fail(RG_ERR_INVAL, err, errcap, "no JSON text");
+		return rg_errf(RG_ERR_INVAL, err, errcap, "no JSON text");
 	if (len > max_len)
-		return fail(RG_ERR_TOOBIG, err, errcap, "JSON of %zu bytes exceeds the limit of %zu",
+		return rg_errf(RG_ERR_TOOBIG, err, errcap, "JSON of %zu bytes exceeds the limit of %zu",
 			    len, max_len);
 	for (size_t i = 0; i < len; i++) {
 		char c = text[i];
@@ -73,7 +59,7 @@ int rg_json_parse(const char *text, size_t len, size_t max_len, cJSON **out, cha
 			in_str = 1;
 		} else if (c == '{' || c == '[') {
 			if (++depth > RG_JSON_MAX_DEPTH)
-				return fail(RG_ERR_PARSE, err, errcap,
+				return rg_errf(RG_ERR_PARSE, err, errcap,
 					    "JSON nested deeper than %d levels at byte %zu",
 					    RG_JSON_MAX_DEPTH, i);
 		} else if (c == '}' || c == ']') {
@@ -85,13 +71,13 @@ int rg_json_parse(const char *text, size_t len, size_t max_len, cJSON **out, cha
 		const char *where = cJSON_GetErrorPtr();
 		size_t off = where && where >= text && where <= text + len ? (size_t)(where - text) : 0;
 		if (!where)
-			return fail(RG_ERR_NOMEM, err, errcap, "JSON parser out of memory");
-		return fail(RG_ERR_PARSE, err, errcap, "JSON syntax error at byte %zu", off);
+			return rg_errf(RG_ERR_NOMEM, err, errcap, "JSON parser out of memory");
+		return rg_errf(RG_ERR_PARSE, err, errcap, "JSON syntax error at byte %zu", off);
 	}
 	for (const char *p = end; p && p < text + len; p++) {
 		if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
 			cJSON_Delete(root);
-			return fail(RG_ERR_PARSE, err, errcap,
+			return rg_errf(RG_ERR_PARSE, err, errcap,
 				    "unexpected data after the JSON value at byte %zu",
 				    (size_t)(p - text));
 		}
@@ -105,7 +91,7 @@ static int get(const cJSON *obj, const char *key, const cJSON **v, char *err, si
 {
 	*v = NULL;
 	if (!cJSON_IsObject(obj))
-		return fail(RG_ERR_TYPE, err, errcap, "expected an object holding key \"%s\", got %s",
+		return rg_errf(RG_ERR_TYPE, err, errcap, "expected an object holding key \"%s\", got %s",
 			    key, type_name(obj));
 	*v = cJSON_GetObjectItemCaseSensitive(obj, key);
 	return 0;
@@ -118,10 +104,10 @@ static int get_typed(const cJSON *obj, const char *key, int required, cJSON_bool
 	if (rc < 0)
 		return rc;
 	if (!*v)
-		return required ? fail(RG_ERR_MISSING, err, errcap, "key \"%s\": required but missing", key)
+		return required ? rg_errf(RG_ERR_MISSING, err, errcap, "key \"%s\": required but missing", key)
 				: 1;
 	if (!is(*v))
-		return fail(RG_ERR_TYPE, err, errcap, "key \"%s\": expected %s, got %s", key, want,
+		return rg_errf(RG_ERR_TYPE, err, errcap, "key \"%s\": expected %s, got %s", key, want,
 			    type_name(*v));
 	return 0;
 }
@@ -158,7 +144,7 @@ int rg_json_req_arr(const cJSON *obj, const char *key, size_t max_items, const c
 		return rc;
 	int n = cJSON_GetArraySize(v);
 	if (n < 0 || (size_t)n > max_items)
-		return fail(RG_ERR_RANGE, err, errcap, "key \"%s\": %d items exceed the limit of %zu",
+		return rg_errf(RG_ERR_RANGE, err, errcap, "key \"%s\": %d items exceed the limit of %zu",
 			    key, n, max_items);
 	*out = v;
 	return 0;
@@ -173,12 +159,12 @@ static int str_get(const cJSON *obj, const char *key, int required, size_t max_l
 		return rc < 0 ? rc : 0;
 	size_t n = strlen(v->valuestring);
 	if (required && n == 0)
-		return fail(RG_ERR_RANGE, err, errcap, "key \"%s\": must not be empty", key);
+		return rg_errf(RG_ERR_RANGE, err, errcap, "key \"%s\": must not be empty", key);
 	if (n > max_len)
-		return fail(RG_ERR_RANGE, err, errcap,
+		return rg_errf(RG_ERR_RANGE, err, errcap,
 			    "key \"%s\": %zu bytes exceed the maximum length %zu", key, n, max_len);
 	if (!rg_utf8_valid(v->valuestring, n))
-		return fail(RG_ERR_PARSE, err, errcap, "key \"%s\": not valid UTF-8", key);
+		return rg_errf(RG_ERR_PARSE, err, errcap, "key \"%s\": not valid UTF-8", key);
 	*out = v->valuestring;
 	return 0;
 }
@@ -205,13 +191,13 @@ static int int_get(const cJSON *obj, const char *key, int required, int64_t min,
 		return rc < 0 ? rc : 0;
 	double d = v->valuedouble;
 	if (!isfinite(d) || d != floor(d) || fabs(d) > JSON_MAX_SAFE_INT)
-		return fail(RG_ERR_TYPE, err, errcap, "key \"%s\": %g is not an integer", key, d);
+		return rg_errf(RG_ERR_TYPE, err, errcap, "key \"%s\": %g is not an integer", key, d);
 	int64_t i = (int64_t)d;
 	if (i < min)
-		return fail(RG_ERR_RANGE, err, errcap, "key \"%s\": %lld is below the minimum %lld", key,
+		return rg_errf(RG_ERR_RANGE, err, errcap, "key \"%s\": %lld is below the minimum %lld", key,
 			    (long long)i, (long long)min);
 	if (i > max)
-		return fail(RG_ERR_RANGE, err, errcap, "key \"%s\": %lld is above the maximum %lld", key,
+		return rg_errf(RG_ERR_RANGE, err, errcap, "key \"%s\": %lld is above the maximum %lld", key,
 			    (long long)i, (long long)max);
 	*out = i;
 	return 0;
@@ -258,7 +244,7 @@ int rg_json_req_double(const cJSON *obj, const char *key, double min, double max
 	if (rc < 0)
 		return rc;
 	if (!isfinite(v->valuedouble) || v->valuedouble < min || v->valuedouble > max)
-		return fail(RG_ERR_RANGE, err, errcap, "key \"%s\": %g is outside [%g, %g]", key,
+		return rg_errf(RG_ERR_RANGE, err, errcap, "key \"%s\": %g is outside [%g, %g]", key,
 			    v->valuedouble, min, max);
 	*out = v->valuedouble;
 	return 0;
@@ -268,7 +254,7 @@ int rg_json_check_keys(const cJSON *obj, const char *const *allowed, char *err, 
 {
 	const cJSON *item;
 	if (!cJSON_IsObject(obj))
-		return fail(RG_ERR_TYPE, err, errcap, "expected an object, got %s", type_name(obj));
+		return rg_errf(RG_ERR_TYPE, err, errcap, "expected an object, got %s", type_name(obj));
 	cJSON_ArrayForEach(item, obj)
 	{
 		int ok = 0;
@@ -282,7 +268,7 @@ int rg_json_check_keys(const cJSON *obj, const char *const *allowed, char *err, 
 				k = "(not UTF-8)", n = strlen(k);
 			memcpy(shown, k, n);
 			shown[n] = '\0';
-			return fail(RG_ERR_PARSE, err, errcap, "unknown key \"%s\"", shown);
+			return rg_errf(RG_ERR_PARSE, err, errcap, "unknown key \"%s\"", shown);
 		}
 	}
 	return 0;

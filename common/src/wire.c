@@ -79,20 +79,6 @@ static int profile_valid(const char *s)
 	return word_valid(s, RG_WIRE_ID_MAX, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_.:");
 }
 
-static int fail(int code, char *err, size_t errcap, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(int code, char *err, size_t errcap, const char *fmt, ...)
-{
-	if (err && errcap) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errcap, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 /* Prefix err with "item N: " after a getter wrote it. */
 static int item_fail(int rc, size_t i, char *err, size_t errcap)
 {
@@ -117,25 +103,25 @@ static int parse_header(const cJSON *root, const char *type, const char *const *
 	if ((rc = rg_json_req_int(root, "v", 0, INT32_MAX, &v, err, errcap)) < 0)
 		return rc;
 	if (v != RG_WIRE_VERSION)
-		return fail(RG_ERR_UNSUPPORTED, err, errcap, "wire version %lld is not supported (%d)",
+		return rg_errf(RG_ERR_UNSUPPORTED, err, errcap, "wire version %lld is not supported (%d)",
 			    (long long)v, RG_WIRE_VERSION);
 	if ((rc = rg_json_req_str(root, "type", 16, &s, err, errcap)) < 0)
 		return rc;
 	if (strcmp(s, type))
-		return fail(RG_ERR_PARSE, err, errcap, "key \"type\": expected \"%s\"", type);
+		return rg_errf(RG_ERR_PARSE, err, errcap, "key \"type\": expected \"%s\"", type);
 	if ((rc = rg_json_req_str(root, "device", RG_WIRE_ID_MAX, &s, err, errcap)) < 0)
 		return rc;
 	if (!rg_wire_identity_valid(s))
-		return fail(RG_ERR_PARSE, err, errcap, "key \"device\": not a valid identity");
+		return rg_errf(RG_ERR_PARSE, err, errcap, "key \"device\": not a valid identity");
 	memcpy(device, s, strlen(s) + 1);
 	if ((rc = rg_json_req_str(root, "batch", RG_UUID_STR_LEN, &s, err, errcap)) < 0)
 		return rc;
 	if (rg_uuid_parse(s, batch_id) < 0)
-		return fail(RG_ERR_PARSE, err, errcap, "key \"batch\": not a UUID");
+		return rg_errf(RG_ERR_PARSE, err, errcap, "key \"batch\": not a UUID");
 	if ((rc = rg_json_req_arr(root, list_key, max_list, items_or_ids, err, errcap)) < 0)
 		return rc;
 	if (cJSON_GetArraySize(*items_or_ids) == 0)
-		return fail(RG_ERR_RANGE, err, errcap, "key \"%s\": must not be empty", list_key);
+		return rg_errf(RG_ERR_RANGE, err, errcap, "key \"%s\": must not be empty", list_key);
 	return 0;
 }
 
@@ -150,21 +136,21 @@ static int parse_item(const cJSON *it, struct rg_wire_item *o, char *err, size_t
 	if ((rc = rg_json_req_str(it, "id", RG_UUID_STR_LEN, &s, err, errcap)) < 0)
 		return rc;
 	if (rg_uuid_parse(s, &o->id) < 0 || rg_uuid_version(&o->id) != 7)
-		return fail(RG_ERR_PARSE, err, errcap, "key \"id\": not a UUIDv7");
+		return rg_errf(RG_ERR_PARSE, err, errcap, "key \"id\": not a UUIDv7");
 	if ((rc = rg_json_req_str(it, "hlc", RG_HLC_STR_MAX, &s, err, errcap)) < 0)
 		return rc;
 	if (rg_hlc_parse(s, &o->hlc) < 0)
-		return fail(RG_ERR_PARSE, err, errcap, "key \"hlc\": not an HLC stamp");
+		return rg_errf(RG_ERR_PARSE, err, errcap, "key \"hlc\": not an HLC stamp");
 	if ((rc = rg_json_req_str(it, "kind", 32, &s, err, errcap)) < 0)
 		return rc;
 	if ((k = rg_kind_parse(s)) < 0)
-		return fail(RG_ERR_PARSE, err, errcap, "key \"kind\": unknown kind");
+		return rg_errf(RG_ERR_PARSE, err, errcap, "key \"kind\": unknown kind");
 	o->kind = (enum rg_kind)k;
 	s = NULL;
 	if ((rc = rg_json_opt_str(it, "profile", RG_WIRE_ID_MAX, &s, err, errcap)) < 0)
 		return rc;
 	if (s && !profile_valid(s))
-		return fail(RG_ERR_PARSE, err, errcap, "key \"profile\": not a valid profile id");
+		return rg_errf(RG_ERR_PARSE, err, errcap, "key \"profile\": not a valid profile id");
 	snprintf(o->profile, sizeof o->profile, "%s", s ? s : "");
 	s = NULL;
 	if ((rc = rg_json_opt_str(it, "token", RG_TOKEN_HEX_LEN, &s, err, errcap)) < 0)
@@ -172,19 +158,19 @@ static int parse_item(const cJSON *it, struct rg_wire_item *o, char *err, size_t
 	o->has_token = s != NULL;
 	if (s && (strlen(s) != RG_TOKEN_HEX_LEN ||
 		  rg_hex_decode(s, RG_TOKEN_HEX_LEN, o->token, sizeof o->token) != RG_TOKEN_LEN))
-		return fail(RG_ERR_PARSE, err, errcap, "key \"token\": not 64 hex digits");
+		return rg_errf(RG_ERR_PARSE, err, errcap, "key \"token\": not 64 hex digits");
 	if ((rc = rg_json_req_obj(it, "body", &o->body, err, errcap)) < 0)
 		return rc;
 	char *text = cJSON_PrintUnformatted(o->body);
 	if (!text)
-		return fail(RG_ERR_NOMEM, err, errcap, "out of memory");
+		return rg_errf(RG_ERR_NOMEM, err, errcap, "out of memory");
 	size_t n = strlen(text);
 	free(text);
 	if (n > RG_WIRE_MAX_BODY)
-		return fail(RG_ERR_TOOBIG, err, errcap, "key \"body\": %zu bytes exceed %d", n,
+		return rg_errf(RG_ERR_TOOBIG, err, errcap, "key \"body\": %zu bytes exceed %d", n,
 			    RG_WIRE_MAX_BODY);
 	if (!o->profile[0] && !o->has_token && o->kind != RG_KIND_TELEMETRY)
-		return fail(RG_ERR_MISSING, err, errcap, "needs a \"profile\" or a \"token\"");
+		return rg_errf(RG_ERR_MISSING, err, errcap, "needs a \"profile\" or a \"token\"");
 	return 0;
 }
 
@@ -207,13 +193,13 @@ int rg_wire_batch_parse(const char *buf, size_t len, struct rg_wire_batch *out, 
 	if ((rc = rg_json_req_str(out->root, "store", RG_WIRE_STORE_MAX, &s, err, errcap)) < 0)
 		goto fail;
 	if (!word_valid(s, RG_WIRE_STORE_MAX, NULL)) {
-		rc = fail(RG_ERR_PARSE, err, errcap, "key \"store\": not a valid store id");
+		rc = rg_errf(RG_ERR_PARSE, err, errcap, "key \"store\": not a valid store id");
 		goto fail;
 	}
 	memcpy(out->store, s, strlen(s) + 1);
 	out->items = calloc((size_t)cJSON_GetArraySize(items), sizeof *out->items);
 	if (!out->items) {
-		rc = fail(RG_ERR_NOMEM, err, errcap, "out of memory");
+		rc = rg_errf(RG_ERR_NOMEM, err, errcap, "out of memory");
 		goto fail;
 	}
 	cJSON_ArrayForEach(it, items)
@@ -224,7 +210,7 @@ int rg_wire_batch_parse(const char *buf, size_t len, struct rg_wire_batch *out, 
 			goto fail;
 		}
 		if (i && rg_hlc_cmp(&out->items[i - 1].hlc, &o->hlc) >= 0) {
-			rc = fail(RG_ERR_PARSE, err, errcap,
+			rc = rg_errf(RG_ERR_PARSE, err, errcap,
 				  "item %zu: hlc is not after the previous item's", i);
 			goto fail;
 		}
@@ -232,7 +218,7 @@ int rg_wire_batch_parse(const char *buf, size_t len, struct rg_wire_batch *out, 
 		 * different stamp: check all earlier ids (n <= 500). */
 		for (size_t j = 0; j < i; j++) {
 			if (!rg_uuid_cmp(&out->items[j].id, &o->id)) {
-				rc = fail(RG_ERR_PARSE, err, errcap, "item %zu: duplicate id", i);
+				rc = rg_errf(RG_ERR_PARSE, err, errcap, "item %zu: duplicate id", i);
 				goto fail;
 			}
 		}
@@ -383,13 +369,13 @@ int rg_wire_ack_parse(const char *buf, size_t len, struct rg_wire_ack *out, char
 	if (rc < 0)
 		goto done;
 	if (!(out->ids = calloc((size_t)cJSON_GetArraySize(ids), sizeof *out->ids))) {
-		rc = fail(RG_ERR_NOMEM, err, errcap, "out of memory");
+		rc = rg_errf(RG_ERR_NOMEM, err, errcap, "out of memory");
 		goto done;
 	}
 	cJSON_ArrayForEach(it, ids)
 	{
 		if (!cJSON_IsString(it) || rg_uuid_parse(it->valuestring, &out->ids[i]) < 0) {
-			rc = fail(RG_ERR_PARSE, err, errcap, "key \"ids\": item %zu is not a UUID", i);
+			rc = rg_errf(RG_ERR_PARSE, err, errcap, "key \"ids\": item %zu is not a UUID", i);
 			goto done;
 		}
 		i++;

@@ -22,20 +22,6 @@
 #define SEED_COMP "seed"
 #define READ_BUF (4 * RG_CUSTOMER_LINE_MAX)
 
-static int fail(int code, char *err, size_t errcap, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(int code, char *err, size_t errcap, const char *fmt, ...)
-{
-	if (err && errcap) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errcap, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 /* ---- a bounded line reader ---- */
 
 struct reader {
@@ -121,18 +107,18 @@ static int take(struct ident_pipeline *p, int64_t max_bytes, const char *line, s
 	int rc;
 
 	if ((rc = rg_customer_parse(line, len, &c, why, sizeof why)) < 0)
-		return fail(rc, err, errcap, "%s", why);
+		return rg_errf(rc, err, errcap, "%s", why);
 	for (size_t i = 0; i < c.n_idents; i++) {
 		if ((rc = rg_customer_ident_token(p, &c.idents[i], it->tokens[i], why,
 						  sizeof why)) < 0) {
 			rg_customer_free(&c);
-			return fail(rc, err, errcap, "identifiers[%zu]: %s", i, why);
+			return rg_errf(rc, err, errcap, "identifiers[%zu]: %s", i, why);
 		}
 		it->types[i] = ident_type_name(c.idents[i].type);
 	}
 	if ((int64_t)(c.body_len + RG_AEAD_OVERHEAD) > max_bytes) {
 		rg_customer_free(&c);
-		return fail(RG_ERR_TOOBIG, err, errcap,
+		return rg_errf(RG_ERR_TOOBIG, err, errcap,
 			    "key \"profile\": larger than the cache's max_bytes (%lld)",
 			    (long long)max_bytes);
 	}
@@ -217,7 +203,7 @@ static int seen_check(struct seen_vec *sv, char *err, size_t errcap)
 	uint32_t first = b->line;
 	for (size_t i = best; i > 0 && sv->v[i - 1].kind == b->kind && sv->v[i - 1].h == b->h; i--)
 		first = sv->v[i - 1].line;
-	return fail(RG_ERR_PARSE, err, errcap, "line %u: %s also on line %u", b->line,
+	return rg_errf(RG_ERR_PARSE, err, errcap, "line %u: %s also on line %u", b->line,
 		    b->kind == 0 ? "the profile id is" : "an identifier is", first);
 }
 
@@ -239,12 +225,12 @@ static int validate(struct store *s, struct ident_pipeline *p, struct reader *r,
 		if (blank(line, len))
 			continue;
 		if (r->lineno > UINT32_MAX || customers == INT32_MAX) {
-			rc = fail(RG_ERR_TOOBIG, err, errcap, "line %lld: too many lines",
+			rc = rg_errf(RG_ERR_TOOBIG, err, errcap, "line %lld: too many lines",
 				  (long long)r->lineno);
 			break;
 		}
 		if ((rc = take(p, max_bytes, line, len, &it, why, sizeof why)) < 0) {
-			rc = fail(rc, err, errcap, "line %lld: %s", (long long)r->lineno, why);
+			rc = rg_errf(rc, err, errcap, "line %lld: %s", (long long)r->lineno, why);
 			break;
 		}
 		if ((rc = seen_add(&sv, 0, fnv1a(it.id), r->lineno)) < 0)
@@ -258,12 +244,12 @@ static int validate(struct store *s, struct ident_pipeline *p, struct reader *r,
 			progress(ctx, -(int64_t)customers);
 	}
 	if (rc == RG_ERR_TOOBIG && !(err && *err))
-		fail(rc, err, errcap, "line %lld: longer than %d bytes", (long long)r->lineno,
+		rg_errf(rc, err, errcap, "line %lld: longer than %d bytes", (long long)r->lineno,
 		     RG_CUSTOMER_LINE_MAX);
 	else if (rc == RG_ERR_IO)
-		fail(rc, err, errcap, "line %lld: read error", (long long)r->lineno + 1);
+		rg_errf(rc, err, errcap, "line %lld: read error", (long long)r->lineno + 1);
 	else if (rc == RG_ERR_NOMEM)
-		fail(rc, err, errcap, "out of memory checking for repeated ids");
+		rg_errf(rc, err, errcap, "out of memory checking for repeated ids");
 	if (rc == 0)
 		rc = seen_check(&sv, err, errcap);
 	free(sv.v);
@@ -286,13 +272,13 @@ static int load(struct store *s, struct ident_pipeline *p, struct reader *r, siz
 	int rc = 0, more = 1;
 
 	if (!items || !profs || !idents) {
-		rc = fail(RG_ERR_NOMEM, err, errcap, "out of memory for a batch of %zu", batch);
+		rc = rg_errf(RG_ERR_NOMEM, err, errcap, "out of memory for a batch of %zu", batch);
 		goto out;
 	}
 	while (more) {
 		more = rc = read_line(r, &line, &len);
 		if (rc < 0) {
-			rc = fail(rc, err, errcap, "line %lld: %s since it was validated",
+			rc = rg_errf(rc, err, errcap, "line %lld: %s since it was validated",
 				  (long long)r->lineno, "the file changed");
 			break;
 		}
@@ -302,7 +288,7 @@ static int load(struct store *s, struct ident_pipeline *p, struct reader *r, siz
 			if (n == 0)
 				first_line = r->lineno;
 			if ((rc = take(p, max_bytes, line, len, &items[n], why, sizeof why)) < 0) {
-				rc = fail(rc, err, errcap,
+				rc = rg_errf(rc, err, errcap,
 					  "line %lld: the file changed since it was "
 					  "validated: %s",
 					  (long long)r->lineno, why);
@@ -328,7 +314,7 @@ static int load(struct store *s, struct ident_pipeline *p, struct reader *r, siz
 			for (size_t i = 0; i < n; i++)
 				item_clear(&items[i]);
 			if (rc < 0) {
-				rc = fail(rc, err, errcap,
+				rc = rg_errf(rc, err, errcap,
 					  "lines %lld-%lld: the store refused the batch: %s",
 					  (long long)first_line, (long long)r->lineno,
 					  rg_strerror(rc));
@@ -368,19 +354,19 @@ int fwseed_load(struct store *s, struct ident_pipeline *p, FILE *in, size_t batc
 	if (loaded)
 		*loaded = 0;
 	if (!s || !p || !in)
-		return fail(RG_ERR_INVAL, err, errcap, "no store, pipeline or input");
+		return rg_errf(RG_ERR_INVAL, err, errcap, "no store, pipeline or input");
 	if (batch == 0)
 		batch = FWSEED_BATCH_DEFAULT;
 	if (batch > STORE_LOAD_MAX)
-		return fail(RG_ERR_RANGE, err, errcap, "batch %zu exceeds %d", batch,
+		return rg_errf(RG_ERR_RANGE, err, errcap, "batch %zu exceeds %d", batch,
 			    STORE_LOAD_MAX);
 	if ((start = ftell(in)) < 0 || fseek(in, start, SEEK_SET) != 0)
-		return fail(RG_ERR_UNSUPPORTED, err, errcap,
+		return rg_errf(RG_ERR_UNSUPPORTED, err, errcap,
 			    "the input must be a regular file (it is read twice)");
 	if ((rc = store_stats_get(s, &st)) < 0)
-		return fail(rc, err, errcap, "cannot read the store's caps: %s", rg_strerror(rc));
+		return rg_errf(rc, err, errcap, "cannot read the store's caps: %s", rg_strerror(rc));
 	if (!(r.buf = malloc(READ_BUF)))
-		return fail(RG_ERR_NOMEM, err, errcap, "out of memory");
+		return rg_errf(RG_ERR_NOMEM, err, errcap, "out of memory");
 
 	customers = rc = validate(s, p, &r, batch, progress, ctx, st.max_bytes, err, errcap);
 	if (rc >= 0) {
@@ -393,7 +379,7 @@ int fwseed_load(struct store *s, struct ident_pipeline *p, FILE *in, size_t batc
 				customers, (long long)st.max_profiles);
 		r = (struct reader){.f = in, .buf = r.buf};
 		if (fseek(in, start, SEEK_SET) != 0)
-			rc = fail(RG_ERR_IO, err, errcap, "cannot rewind the input");
+			rc = rg_errf(RG_ERR_IO, err, errcap, "cannot rewind the input");
 		else
 			rc = load(s, p, &r, batch, progress, ctx, st.max_bytes, &local_loaded, err,
 				  errcap);

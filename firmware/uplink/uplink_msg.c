@@ -15,20 +15,6 @@
 #include "common/json.h"
 #include "uplink_internal.h"
 
-static int fail(int code, char *err, size_t errcap, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(int code, char *err, size_t errcap, const char *fmt, ...)
-{
-	if (err && errcap) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errcap, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 static const char *const refusal_names[] = {
     [UPLINK_REFUSAL_NONE] = "none",
     [UPLINK_REFUSAL_SPOOL_FULL] = "spool_full",
@@ -53,12 +39,12 @@ static int check_header(const cJSON *root, const char *type, char *err, size_t e
 	if ((rc = rg_json_req_int(root, "v", 0, INT32_MAX, &v, err, errcap)) < 0)
 		return rc;
 	if (v != 1)
-		return fail(RG_ERR_UNSUPPORTED, err, errcap, "version %lld is not supported (1)",
+		return rg_errf(RG_ERR_UNSUPPORTED, err, errcap, "version %lld is not supported (1)",
 			    (long long)v);
 	if ((rc = rg_json_req_str(root, "type", 32, &t, err, errcap)) < 0)
 		return rc;
 	if (strcmp(t, type))
-		return fail(RG_ERR_PARSE, err, errcap, "key \"type\": expected \"%s\"", type);
+		return rg_errf(RG_ERR_PARSE, err, errcap, "key \"type\": expected \"%s\"", type);
 	return 0;
 }
 
@@ -77,7 +63,7 @@ int uplink__receipt_parse(const char *buf, size_t len, struct uplink_receipt *ou
 	if ((rc = rg_json_parse(buf, len, UPLINK_MSG_MAX, &root, err, errcap)) < 0)
 		return rc;
 	if (!cJSON_IsObject(root)) {
-		rc = fail(RG_ERR_TYPE, err, errcap, "a receipt is a JSON object");
+		rc = rg_errf(RG_ERR_TYPE, err, errcap, "a receipt is a JSON object");
 		goto out;
 	}
 	if ((rc = rg_json_check_keys(root, keys, err, errcap)) < 0 ||
@@ -86,7 +72,7 @@ int uplink__receipt_parse(const char *buf, size_t len, struct uplink_receipt *ou
 	if ((rc = rg_json_req_str(root, "batch", RG_UUID_STR_LEN, &s, err, errcap)) < 0)
 		goto out;
 	if (rg_uuid_parse(s, &r.batch) < 0) {
-		rc = fail(RG_ERR_PARSE, err, errcap, "key \"batch\": not a UUID");
+		rc = rg_errf(RG_ERR_PARSE, err, errcap, "key \"batch\": not a UUID");
 		goto out;
 	}
 	if ((rc = rg_json_req_str(root, "status", 16, &s, err, errcap)) < 0 ||
@@ -95,14 +81,14 @@ int uplink__receipt_parse(const char *buf, size_t len, struct uplink_receipt *ou
 	if (!strcmp(s, "spooled")) {
 		r.status = UPLINK_SPOOLED;
 		if (reason) {
-			rc = fail(RG_ERR_PARSE, err, errcap,
+			rc = rg_errf(RG_ERR_PARSE, err, errcap,
 				  "key \"reason\": not allowed when spooled");
 			goto out;
 		}
 	} else if (!strcmp(s, "refused")) {
 		r.status = UPLINK_REFUSED;
 		if (!reason) {
-			rc = fail(RG_ERR_MISSING, err, errcap,
+			rc = rg_errf(RG_ERR_MISSING, err, errcap,
 				  "key \"reason\": required when refused");
 			goto out;
 		}
@@ -110,11 +96,11 @@ int uplink__receipt_parse(const char *buf, size_t len, struct uplink_receipt *ou
 			if (!strcmp(reason, refusal_names[i]))
 				r.reason = (enum uplink_refusal)i;
 		if (r.reason == UPLINK_REFUSAL_NONE) {
-			rc = fail(RG_ERR_PARSE, err, errcap, "key \"reason\": unknown refusal");
+			rc = rg_errf(RG_ERR_PARSE, err, errcap, "key \"reason\": unknown refusal");
 			goto out;
 		}
 	} else {
-		rc = fail(RG_ERR_PARSE, err, errcap, "key \"status\": spooled or refused expected");
+		rc = rg_errf(RG_ERR_PARSE, err, errcap, "key \"status\": spooled or refused expected");
 		goto out;
 	}
 	*out = r;
@@ -166,13 +152,13 @@ static int profile_check(const cJSON *p, char *err, size_t errcap)
 	if ((rc = rg_json_req_str(p, "id", RG_WIRE_ID_MAX, &s, err, errcap)) < 0)
 		return rc;
 	if (!profile_id_valid(s))
-		return fail(RG_ERR_PARSE, err, errcap, "key \"profile.id\": not a profile id");
+		return rg_errf(RG_ERR_PARSE, err, errcap, "key \"profile.id\": not a profile id");
 	if ((rc = rg_json_req_int(p, "version", 0, INT64_MAX, &version, err, errcap)) < 0)
 		return rc;
 	if ((rc = rg_json_req_str(p, "hlc", RG_HLC_STR_MAX, &s, err, errcap)) < 0)
 		return rc;
 	if (rg_hlc_parse(s, &hlc) < 0)
-		return fail(RG_ERR_PARSE, err, errcap, "key \"profile.hlc\": not an HLC stamp");
+		return rg_errf(RG_ERR_PARSE, err, errcap, "key \"profile.hlc\": not an HLC stamp");
 	if ((rc = rg_json_req_obj(p, "body", &body, err, errcap)) < 0)
 		return rc;
 	return 0;
@@ -193,7 +179,7 @@ int uplink__lookup_result_parse(const char *buf, size_t len, char *profile, size
 	if ((rc = rg_json_parse(buf, len, UPLINK_MSG_MAX, &root, err, errcap)) < 0)
 		return rc;
 	if (!cJSON_IsObject(root)) {
-		rc = fail(RG_ERR_TYPE, err, errcap, "a lookup result is a JSON object");
+		rc = rg_errf(RG_ERR_TYPE, err, errcap, "a lookup result is a JSON object");
 		goto out;
 	}
 	if ((rc = rg_json_check_keys(root, keys, err, errcap)) < 0 ||
@@ -202,13 +188,13 @@ int uplink__lookup_result_parse(const char *buf, size_t len, char *profile, size
 	    (rc = rg_json_opt_obj(root, "profile", &p, err, errcap)) < 0)
 		goto out;
 	if (!found) {
-		rc = p ? fail(RG_ERR_PARSE, err, errcap,
+		rc = p ? rg_errf(RG_ERR_PARSE, err, errcap,
 			      "key \"profile\": not allowed when not found")
 		       : 0;
 		goto out;
 	}
 	if (!p) {
-		rc = fail(RG_ERR_MISSING, err, errcap, "key \"profile\": required when found");
+		rc = rg_errf(RG_ERR_MISSING, err, errcap, "key \"profile\": required when found");
 		goto out;
 	}
 	if ((rc = profile_check(p, err, errcap)) < 0)
@@ -220,7 +206,7 @@ int uplink__lookup_result_parse(const char *buf, size_t len, char *profile, size
 	}
 	size_t n = strlen(text);
 	if (n + 1 > cap) {
-		rc = fail(RG_ERR_TOOBIG, err, errcap, "profile of %zu bytes does not fit %zu", n,
+		rc = rg_errf(RG_ERR_TOOBIG, err, errcap, "profile of %zu bytes does not fit %zu", n,
 			  cap);
 		rg_wipe(text, n);
 		free(text);

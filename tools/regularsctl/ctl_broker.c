@@ -44,13 +44,6 @@ static void usage(FILE *f)
 	    "  --force            replace a different broker key already in DIR/certs\n");
 }
 
-static long number(const char *s, long lo, long hi)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	return (*end || end == s || v < lo || v > hi) ? -1 : v;
-}
-
 int ctl_broker_main(int argc, char **argv)
 {
 	enum {
@@ -83,8 +76,8 @@ int ctl_broker_main(int argc, char **argv)
 	const char *action = argc > 1 ? argv[1] : NULL;
 	const char *dir = NULL, *role = NULL, *out = NULL;
 	struct pki_broker_params p = {.role = PKI_BROKER_STORE};
-	char msg[160], err[PKI_ERR_MAX];
-	long port = 0, v;
+	char err[PKI_ERR_MAX];
+	long long port = 0, v;
 	int c;
 
 	if (!action || !strcmp(action, "--help") || !strcmp(action, "-h") ||
@@ -125,31 +118,25 @@ int ctl_broker_main(int argc, char **argv)
 			p.force = true;
 			break;
 		case O_PORT:
-			if ((port = number(optarg, 1, 65535)) < 0)
-				return ctl_usage_error("broker config", "--port must be 1..65535");
+			if (ctl_number("broker config", "--port", optarg, 1, 65535, &v))
+				return 2;
+			port = v;
 			break;
 		case O_AUTOSAVE:
-			if ((v = number(optarg, 1, 86400)) < 0)
-				return ctl_usage_error("broker config",
-						       "--autosave must be 1..86400 seconds");
+			if (ctl_number("broker config", "--autosave", optarg, 1, 86400, &v))
+				return 2;
 			p.autosave_s = (unsigned)v;
 			break;
 		case 'h':
 		case O_HELP:
 			usage(stdout);
 			return 0;
-		case ':':
-			snprintf(msg, sizeof msg, "%.60s needs a value", argv[optind - 1]);
-			return ctl_usage_error("broker config", msg);
 		default:
-			snprintf(msg, sizeof msg, "unknown option %.60s", argv[optind - 1]);
-			return ctl_usage_error("broker config", msg);
+			return ctl_bad_option("broker config", argv, c);
 		}
 	}
-	if (optind < argc) {
-		snprintf(msg, sizeof msg, "unexpected argument %.60s", argv[optind]);
-		return ctl_usage_error("broker config", msg);
-	}
+	if (ctl_no_more_args("broker config", argc, argv))
+		return 2;
 	if (!dir || !role || !out || !port)
 		return ctl_usage_error("broker config",
 				       "--dir, --role, --port and --out are required");

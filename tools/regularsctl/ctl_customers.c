@@ -342,20 +342,6 @@ struct opts {
 	bool has_count, help;
 };
 
-static int number(const char *name, const char *opt, const char *arg, long long lo, long long hi,
-		  long long *out)
-{
-	char *end, msg[160];
-	errno = 0;
-	*out = strtoll(arg, &end, 10);
-	if (errno || end == arg || *end || *out < lo || *out > hi) {
-		snprintf(msg, sizeof msg, "%s %.40s is not a number in %lld..%lld", opt, arg, lo,
-			 hi);
-		return ctl_usage_error(name, msg);
-	}
-	return 0;
-}
-
 static int parse(int argc, char **argv, const char *name, struct opts *o)
 {
 	enum { O_COUNT = 1, O_SEED, O_FIRST, O_OUT, O_FILE, O_HELP };
@@ -368,7 +354,6 @@ static int parse(int argc, char **argv, const char *name, struct opts *o)
 	    {"help", no_argument, NULL, O_HELP},
 	    {NULL, 0, NULL, 0},
 	};
-	char msg[160];
 	int c, rc = 0;
 
 	memset(o, 0, sizeof *o);
@@ -380,13 +365,13 @@ static int parse(int argc, char **argv, const char *name, struct opts *o)
 		switch (c) {
 		case O_COUNT:
 			o->has_count = true;
-			rc = number(name, "--count", optarg, 1, COUNT_MAX, &o->count);
+			rc = ctl_number(name, "--count", optarg, 1, COUNT_MAX, &o->count);
 			break;
 		case O_SEED:
-			rc = number(name, "--seed", optarg, 0, INT64_MAX, &o->seed);
+			rc = ctl_number(name, "--seed", optarg, 0, INT64_MAX, &o->seed);
 			break;
 		case O_FIRST:
-			rc = number(name, "--first-id", optarg, 1, ID_MAX, &o->first);
+			rc = ctl_number(name, "--first-id", optarg, 1, ID_MAX, &o->first);
 			break;
 		case O_OUT:
 			o->out = optarg;
@@ -398,20 +383,14 @@ static int parse(int argc, char **argv, const char *name, struct opts *o)
 		case O_HELP:
 			o->help = true;
 			break;
-		case ':':
-			snprintf(msg, sizeof msg, "%.60s needs a value", argv[optind - 1]);
-			return ctl_usage_error(name, msg);
 		default:
-			snprintf(msg, sizeof msg, "unknown option %.60s", argv[optind - 1]);
-			return ctl_usage_error(name, msg);
+			return ctl_bad_option(name, argv, c);
 		}
 		if (rc)
 			return rc;
 	}
-	if (optind < argc) {
-		snprintf(msg, sizeof msg, "unexpected argument %.60s", argv[optind]);
-		return ctl_usage_error(name, msg);
-	}
+	if (ctl_no_more_args(name, argc, argv))
+		return 2;
 	return 0;
 }
 

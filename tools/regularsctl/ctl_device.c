@@ -96,20 +96,6 @@ struct opts {
 	bool has_iterations, has_batch, has_limit;
 };
 
-static int number(const char *name, const char *opt, const char *arg, long long lo, long long hi,
-		  long long *out)
-{
-	char *end, msg[160];
-	errno = 0;
-	*out = strtoll(arg, &end, 10);
-	if (errno || end == arg || *end || *out < lo || *out > hi) {
-		snprintf(msg, sizeof msg, "%s %.40s is not a number in %lld..%lld", opt, arg, lo,
-			 hi);
-		return ctl_usage_error(name, msg);
-	}
-	return 0;
-}
-
 static int parse(int argc, char **argv, const char *name, struct opts *o)
 {
 	enum {
@@ -143,7 +129,6 @@ static int parse(int argc, char **argv, const char *name, struct opts *o)
 	    {"help", no_argument, NULL, O_HELP},
 	    {NULL, 0, NULL, 0},
 	};
-	char msg[160];
 	int c, rc = 0;
 
 	memset(o, 0, sizeof *o);
@@ -168,14 +153,14 @@ static int parse(int argc, char **argv, const char *name, struct opts *o)
 			break;
 		case O_ITER:
 			o->has_iterations = true;
-			rc = number(name, "--iterations", optarg, 1000, 10000000, &o->iterations);
+			rc = ctl_number(name, "--iterations", optarg, 1000, 10000000, &o->iterations);
 			break;
 		case O_FILE:
 			o->file = optarg;
 			break;
 		case O_BATCH:
 			o->has_batch = true;
-			rc = number(name, "--batch", optarg, 1, STORE_LOAD_MAX, &o->batch);
+			rc = ctl_number(name, "--batch", optarg, 1, STORE_LOAD_MAX, &o->batch);
 			break;
 		case O_JSON:
 			o->json = true;
@@ -188,44 +173,21 @@ static int parse(int argc, char **argv, const char *name, struct opts *o)
 			break;
 		case O_LIMIT:
 			o->has_limit = true;
-			rc = number(name, "--limit", optarg, 1, LIMIT_MAX, &o->limit);
+			rc = ctl_number(name, "--limit", optarg, 1, LIMIT_MAX, &o->limit);
 			break;
 		case 'h':
 		case O_HELP:
 			o->help = true;
 			break;
-		case ':':
-			snprintf(msg, sizeof msg, "%.60s needs a value", argv[optind - 1]);
-			return ctl_usage_error(name, msg);
 		default:
-			snprintf(msg, sizeof msg, "unknown option %.60s", argv[optind - 1]);
-			return ctl_usage_error(name, msg);
+			return ctl_bad_option(name, argv, c);
 		}
 		if (rc)
 			return rc;
 	}
-	if (optind < argc) {
-		snprintf(msg, sizeof msg, "unexpected argument %.60s", argv[optind]);
-		return ctl_usage_error(name, msg);
-	}
+	if (ctl_no_more_args(name, argc, argv))
+		return 2;
 	return 0;
-}
-
-static int fail(const char *what, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Prints "regularsctl device WHAT: message[: rg_strerror(code)]", returns 1. */
-static int fail(const char *what, int code, const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "regularsctl device %s: ", what);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	if (code < 0)
-		fprintf(stderr, ": %s", rg_strerror(code));
-	fputc('\n', stderr);
-	return 1;
 }
 
 /* Options a subcommand does not take are usage errors, not ignored. */
@@ -316,12 +278,12 @@ static int dev_open(const char *what, const char *config, bool may_create, struc
 		return rc;
 	bool db_is_new = stat(d->cfg.database, &sb) != 0;
 	if (db_is_new && !may_create)
-		return fail(what, 0,
+		return ctl_fail(what, 0,
 			    "no database at %s yet (regulars-device creates it on its first start; "
 			    "`regularsctl device seed` too)",
 			    d->cfg.database);
 	if ((rc = devkeys_load(&d->cfg, db_is_new, &d->keys, err, sizeof err)) < 0)
-		return fail(what, 0, "keys: %s", err);
+		return ctl_fail(what, 0, "keys: %s", err);
 	d->have_keys = true;
 	struct store_config sc = {
 	    .path = d->cfg.database,
@@ -332,7 +294,7 @@ static int dev_open(const char *what, const char *config, bool may_create, struc
 	    .max_bytes = d->cfg.cache.max_bytes,
 	};
 	if ((rc = store_open(&sc, &d->store)) < 0) {
-		fail(what, rc == RG_ERR_VERIFY ? 0 : rc, "database %s%s", d->cfg.database,
+		ctl_fail(what, rc == RG_ERR_VERIFY ? 0 : rc, "database %s%s", d->cfg.database,
 		     rc == RG_ERR_VERIFY ? ": was created under another store.key" : "");
 		dev_close(d);
 		return 1;
@@ -355,7 +317,7 @@ static int dev_pipeline(const char *what, struct dev *d)
 	    .totp_seal_key = d->keys.totp_key,
 	};
 	int rc = ident_pipeline_new(&pp, &d->pipe);
-	return rc < 0 ? fail(what, rc, "cannot build the identifier pipeline") : 0;
+	return rc < 0 ? ctl_fail(what, rc, "cannot build the identifier pipeline") : 0;
 }
 
 /* ---- provision ---- */
@@ -376,7 +338,7 @@ static int read_key_file(const char *path, uint8_t *key, size_t cap, size_t *len
 
 static int do_provision(const struct opts *o)
 {
-	const char *what = "provision";
+	const char *what = "device provision";
 	struct devcfg cfg;
 	uint8_t key[IDENT_TENANT_KEY_MAX + 1], digest[RG_SHA256_LEN];
 	size_t len = 0;
@@ -395,7 +357,7 @@ static int do_provision(const struct opts *o)
 
 	if (o->key_file) {
 		if ((rc = read_key_file(o->key_file, key, sizeof key, &len)) < 0)
-			return fail(what, 0, "cannot read %s: %s", o->key_file, strerror(-rc));
+			return ctl_fail(what, 0, "cannot read %s: %s", o->key_file, strerror(-rc));
 	} else if (o->key_hex) {
 		rc = rg_hex_decode(o->key_hex, strlen(o->key_hex), key, sizeof key);
 		if (rc < 0 && rc != RG_ERR_TOOBIG)
@@ -404,11 +366,11 @@ static int do_provision(const struct opts *o)
 	} else {
 		len = 32;
 		if ((rc = rg_random(key, len)) < 0)
-			return fail(what, rc, "cannot generate a key");
+			return ctl_fail(what, rc, "cannot generate a key");
 	}
 	if (len < IDENT_TENANT_KEY_MIN || len > IDENT_TENANT_KEY_MAX) {
 		rg_wipe(key, sizeof key);
-		return fail(what, 0, "a tenant key is %d to %d bytes, this one is %s%zu",
+		return ctl_fail(what, 0, "a tenant key is %d to %d bytes, this one is %s%zu",
 			    IDENT_TENANT_KEY_MIN, IDENT_TENANT_KEY_MAX,
 			    len > IDENT_TENANT_KEY_MAX ? "more than " : "", len > 64 ? 64 : len);
 	}
@@ -428,7 +390,7 @@ static int do_provision(const struct opts *o)
 		}
 		if (got >= 0 || got == RG_ERR_TOOBIG) {
 			rg_wipe(key, sizeof key);
-			return fail(what, 0,
+			return ctl_fail(what, 0,
 				    "the keystore already holds another tenant.key (replacing it "
 				    "orphans every cached identifier; use --force)");
 		}
@@ -438,7 +400,7 @@ static int do_provision(const struct opts *o)
 		rc = rg_sha256(key, len, digest);
 	rg_wipe(key, sizeof key);
 	if (rc < 0)
-		return fail(what, 0, "%s", err);
+		return ctl_fail(what, 0, "%s", err);
 	rg_hex_encode(digest, 4, kid, sizeof kid);
 	printf("tenant.key provisioned in the %s keystore (%zu bytes, key id %s)\n",
 	       cfg.keystore.backend, len, kid);
@@ -479,7 +441,7 @@ static int read_pin(const char *prompt, char *pin, size_t cap, bool tty)
 
 static int do_pin_hash(const struct opts *o)
 {
-	const char *what = "pin-hash";
+	const char *what = "device pin-hash";
 	char pin[PIN_MAX + 2], again[PIN_MAX + 2], hash[WEB_PIN_HASH_MAX];
 	bool tty = isatty(STDIN_FILENO);
 	int rc;
@@ -488,17 +450,17 @@ static int do_pin_hash(const struct opts *o)
 		return rc;
 	rc = read_pin("staff PIN: ", pin, sizeof pin, tty);
 	if (rc >= 0 && rc < 4)
-		rc = fail(what, 0, "a PIN has at least 4 characters");
+		rc = ctl_fail(what, 0, "a PIN has at least 4 characters");
 	else if (rc == RG_ERR_TOOBIG)
-		rc = fail(what, 0, "a PIN has at most %d characters", PIN_MAX);
+		rc = ctl_fail(what, 0, "a PIN has at most %d characters", PIN_MAX);
 	else if (rc < 0)
-		rc = fail(what, 0, "no PIN on stdin");
+		rc = ctl_fail(what, 0, "no PIN on stdin");
 	else if (tty && (read_pin("again: ", again, sizeof again, tty) < 0 || strcmp(pin, again)))
-		rc = fail(what, 0, "the PINs differ");
+		rc = ctl_fail(what, 0, "the PINs differ");
 	else if ((rc = web_pin_hash(pin,
 				    o->has_iterations ? (uint32_t)o->iterations : PIN_ITER_DEFAULT,
 				    hash, sizeof hash)) < 0)
-		rc = fail(what, rc, "cannot hash the PIN");
+		rc = ctl_fail(what, rc, "cannot hash the PIN");
 	else
 		rc = printf("%s\n", hash) < 0;
 	rg_wipe(pin, sizeof pin);
@@ -526,7 +488,7 @@ static void seed_progress(void *ctx, int64_t done)
 
 static int do_seed(const struct opts *o)
 {
-	const char *what = "seed";
+	const char *what = "device seed";
 	struct dev d;
 	struct seed_progress sp = {.tty = isatty(STDERR_FILENO)};
 	char err[1024];
@@ -539,7 +501,7 @@ static int do_seed(const struct opts *o)
 	if (!o->file)
 		return ctl_usage_error("device", "seed needs --file CUSTOMERS.jsonl");
 	if (!(f = fopen(o->file, "r")))
-		return fail(what, 0, "cannot open %s: %s", o->file, strerror(errno));
+		return ctl_fail(what, 0, "cannot open %s: %s", o->file, strerror(errno));
 	if ((rc = dev_open(what, o->config, true, &d)) != 0 || (rc = dev_pipeline(what, &d)) != 0) {
 		fclose(f);
 		dev_close(&d);
@@ -554,7 +516,7 @@ static int do_seed(const struct opts *o)
 		fputc('\n', stderr);
 	double secs = (double)(rg_clock_mono_ns(rg_clock_system()) - t0) / 1e9;
 	if (rc < 0) {
-		fail(what, 0, "%s: %s; %s", o->file, err,
+		ctl_fail(what, 0, "%s: %s; %s", o->file, err,
 		     loaded ? "the batches before it were loaded (run it again once fixed)"
 			    : "nothing was loaded");
 		dev_close(&d);
@@ -570,7 +532,7 @@ static int do_seed(const struct opts *o)
 
 static int do_stats(const struct opts *o)
 {
-	const char *what = "stats";
+	const char *what = "device stats";
 	struct store_stats st;
 	struct dev d;
 	int rc;
@@ -581,7 +543,7 @@ static int do_stats(const struct opts *o)
 		return rc;
 	if ((rc = store_stats_get(d.store, &st)) < 0) {
 		dev_close(&d);
-		return fail(what, rc, "cannot read the statistics");
+		return ctl_fail(what, rc, "cannot read the statistics");
 	}
 	if (o->json) {
 		cJSON *j = cJSON_CreateObject();
@@ -612,7 +574,7 @@ static int do_stats(const struct opts *o)
 		cJSON_Delete(j);
 		if (!text) {
 			dev_close(&d);
-			return fail(what, RG_ERR_NOMEM, "cannot print");
+			return ctl_fail(what, RG_ERR_NOMEM, "cannot print");
 		}
 		printf("%s\n", text);
 		cJSON_free(text);
@@ -640,7 +602,7 @@ static int do_stats(const struct opts *o)
 
 static int do_lookup(const struct opts *o)
 {
-	const char *what = "lookup";
+	const char *what = "device lookup";
 	struct ident_result r;
 	struct store_hit hit;
 	struct dev d;
@@ -671,7 +633,7 @@ static int do_lookup(const struct opts *o)
 				    strnlen(o->card, IDENT_TEXT_MAX + 1), &r);
 	rg_wipe(uid, sizeof uid);
 	if (rc < 0) {
-		rc = fail(what, rc, "the identifier pipeline failed");
+		rc = ctl_fail(what, rc, "the identifier pipeline failed");
 		goto out;
 	}
 	if (r.reason != IDENT_OK) {
@@ -684,12 +646,12 @@ static int do_lookup(const struct opts *o)
 		goto out;
 	}
 	if (!(body = malloc(STORE_BODY_MAX + 1))) {
-		rc = fail(what, RG_ERR_NOMEM, "lookup");
+		rc = ctl_fail(what, RG_ERR_NOMEM, "lookup");
 		goto out;
 	}
 	rc = store_identify(d.store, r.token, body, STORE_BODY_MAX + 1, &hit);
 	if (rc < 0) {
-		rc = fail(what, rc, "lookup failed");
+		rc = ctl_fail(what, rc, "lookup failed");
 	} else if (rc == 0) {
 		if (hit.profile_id[0])
 			printf(
@@ -718,7 +680,7 @@ static int do_lookup(const struct opts *o)
 			cJSON_free(text);
 			rc = 0;
 		} else {
-			rc = fail(what, RG_ERR_NOMEM, "cannot print the profile");
+			rc = ctl_fail(what, RG_ERR_NOMEM, "cannot print the profile");
 		}
 	}
 out:
@@ -798,7 +760,7 @@ static int outbox_row(void *ctx, const struct store_outbox_row *row)
 
 static int do_outbox(const struct opts *o)
 {
-	const char *what = "outbox";
+	const char *what = "device outbox";
 	struct outbox_walk w = {.json = o->json};
 	long long limit = o->has_limit ? o->limit : LIMIT_DEFAULT;
 	struct dev d;
@@ -811,7 +773,7 @@ static int do_outbox(const struct opts *o)
 	w.now_ms = rg_clock_wall_ms(rg_clock_system());
 	if (o->json && !(w.arr = cJSON_CreateArray())) {
 		dev_close(&d);
-		return fail(what, RG_ERR_NOMEM, "outbox");
+		return ctl_fail(what, RG_ERR_NOMEM, "outbox");
 	}
 	if (!o->json && store_outbox_count(d.store) > 0)
 		printf("%-8s %-36s %-20s %-18s %-20s %-8s %s\n", "seq", "id", "hlc", "kind",
@@ -828,14 +790,14 @@ static int do_outbox(const struct opts *o)
 	if (rc < 0 || w.err < 0) {
 		cJSON_Delete(w.arr);
 		dev_close(&d);
-		return fail(what, rc < 0 ? rc : w.err, "cannot list the outbox");
+		return ctl_fail(what, rc < 0 ? rc : w.err, "cannot list the outbox");
 	}
 	if (o->json) {
 		char *text = cJSON_Print(w.arr);
 		cJSON_Delete(w.arr);
 		if (!text) {
 			dev_close(&d);
-			return fail(what, RG_ERR_NOMEM, "cannot print");
+			return ctl_fail(what, RG_ERR_NOMEM, "cannot print");
 		}
 		printf("%s\n", text);
 		rg_wipe(text, strlen(text));

@@ -116,18 +116,12 @@ static int parse(int argc, char **argv, const char *name, struct opts *o)
 		case O_HELP:
 			o->help = true;
 			break;
-		case ':':
-			snprintf(msg, sizeof msg, "%.60s needs a value", argv[optind - 1]);
-			return ctl_usage_error(name, msg);
 		default:
-			snprintf(msg, sizeof msg, "unknown option %.60s", argv[optind - 1]);
-			return ctl_usage_error(name, msg);
+			return ctl_bad_option(name, argv, c);
 		}
 	}
-	if (optind < argc) {
-		snprintf(msg, sizeof msg, "unexpected argument %.60s", argv[optind]);
-		return ctl_usage_error(name, msg);
-	}
+	if (ctl_no_more_args(name, argc, argv))
+		return 2;
 	if (!o->help && !o->dir)
 		return ctl_usage_error(name, "--dir is required");
 	return 0;

@@ -77,20 +77,6 @@ struct opts {
 	bool force, raw, help, has_ttl, has_not_before, has_skew, has_max, has_now;
 };
 
-static int number(const char *name, const char *opt, const char *arg, long long lo, long long hi,
-		  long long *out)
-{
-	char *end, msg[160];
-	errno = 0;
-	*out = strtoll(arg, &end, 10);
-	if (errno || end == arg || *end || *out < lo || *out > hi) {
-		snprintf(msg, sizeof msg, "%s %.40s is not a number in %lld..%lld", opt, arg, lo,
-			 hi);
-		return ctl_usage_error(name, msg);
-	}
-	return 0;
-}
-
 static int parse(int argc, char **argv, const char *name, struct opts *o)
 {
 	enum {
@@ -151,24 +137,24 @@ static int parse(int argc, char **argv, const char *name, struct opts *o)
 			break;
 		case O_TTL:
 			o->has_ttl = true;
-			rc = number(name, "--ttl", optarg, 1, 86400, &o->ttl);
+			rc = ctl_number(name, "--ttl", optarg, 1, 86400, &o->ttl);
 			break;
 		case O_NOT_BEFORE:
 			o->has_not_before = true;
-			rc = number(name, "--not-before", optarg, 0, IDENT_TOKEN_TIME_MAX - 86400,
+			rc = ctl_number(name, "--not-before", optarg, 0, IDENT_TOKEN_TIME_MAX - 86400,
 				    &o->not_before);
 			break;
 		case O_SKEW:
 			o->has_skew = true;
-			rc = number(name, "--skew", optarg, 0, 3600, &o->skew);
+			rc = ctl_number(name, "--skew", optarg, 0, 3600, &o->skew);
 			break;
 		case O_MAX:
 			o->has_max = true;
-			rc = number(name, "--max-lifetime", optarg, 1, 86400, &o->max_lifetime);
+			rc = ctl_number(name, "--max-lifetime", optarg, 1, 86400, &o->max_lifetime);
 			break;
 		case O_NOW:
 			o->has_now = true;
-			rc = number(name, "--now", optarg, 0, IDENT_TOKEN_TIME_MAX, &o->now);
+			rc = ctl_number(name, "--now", optarg, 0, IDENT_TOKEN_TIME_MAX, &o->now);
 			break;
 		case O_RAW:
 			o->raw = true;
@@ -177,46 +163,23 @@ static int parse(int argc, char **argv, const char *name, struct opts *o)
 		case O_HELP:
 			o->help = true;
 			break;
-		case ':':
-			snprintf(msg, sizeof msg, "%.60s needs a value", argv[optind - 1]);
-			return ctl_usage_error(name, msg);
 		default:
-			snprintf(msg, sizeof msg, "unknown option %.60s", argv[optind - 1]);
-			return ctl_usage_error(name, msg);
+			return ctl_bad_option(name, argv, c);
 		}
 		if (rc)
 			return rc;
 	}
 	if (optind < argc)
 		o->token = argv[optind++];
-	if (optind < argc) {
-		snprintf(msg, sizeof msg, "unexpected argument %.60s", argv[optind]);
-		return ctl_usage_error(name, msg);
-	}
+	if (ctl_no_more_args(name, argc, argv))
+		return 2;
 	return 0;
-}
-
-static int fail(const char *what, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Prints "regularsctl WHAT: message[: rg_strerror(code)]" and returns 1. */
-static int fail(const char *what, int code, const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "regularsctl %s: ", what);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	if (code < 0)
-		fprintf(stderr, ": %s", rg_strerror(code));
-	fputc('\n', stderr);
-	return 1;
 }
 
 static int load_key(const char *what, const char *path, struct rg_ec_key **key)
 {
 	int rc = rg_ec_key_load_file(key, path);
-	return rc < 0 ? fail(what, rc, "cannot load the key %s", path) : 0;
+	return rc < 0 ? ctl_fail(what, rc, "cannot load the key %s", path) : 0;
 }
 
 /* Writes all of buf to fd and syncs it. */
@@ -286,16 +249,16 @@ static int do_keygen(const struct opts *o)
 	    o->raw || o->has_skew || o->has_max || o->has_now)
 		return ctl_usage_error(what, "keygen takes --out and --force");
 	if ((rc = rg_ec_key_generate(&k, rg_rand_system())) < 0)
-		return fail(what, rc, "cannot generate a key");
+		return ctl_fail(what, rc, "cannot generate a key");
 	n = rg_ec_key_write_private_pem(k, pem, sizeof pem);
 	kid_hex(k, kid);
 	rg_ec_key_free(k);
 	if (n < 0)
-		return fail(what, n, "cannot encode the key");
+		return ctl_fail(what, n, "cannot encode the key");
 	rc = write_private(o->out, pem, (size_t)n, o->force);
 	rg_wipe(pem, sizeof pem);
 	if (rc == -EEXIST)
-		return fail(what, 0, "%s exists (use --force to replace it)", o->out);
+		return ctl_fail(what, 0, "%s exists (use --force to replace it)", o->out);
 	if (rc < 0) {
 		fprintf(stderr, "regularsctl %s: cannot write %s: %s\n", what, o->out,
 			strerror(-rc));
@@ -333,7 +296,7 @@ static int do_pubkey(const struct opts *o)
 			fputs(pem, stdout);
 	}
 	rg_ec_key_free(k);
-	return rc < 0 ? fail(what, rc, "cannot encode the public key of %s", o->key) : 0;
+	return rc < 0 ? ctl_fail(what, rc, "cannot encode the public key of %s", o->key) : 0;
 }
 
 static int do_issue(const struct opts *o)
@@ -361,12 +324,12 @@ static int do_issue(const struct opts *o)
 		return 1;
 	if (!rg_ec_key_has_private(k)) {
 		rg_ec_key_free(k);
-		return fail(what, 0, "%s holds no private key", o->key);
+		return ctl_fail(what, 0, "%s holds no private key", o->key);
 	}
 	rc = ident_token_issue(k, o->customer, iat, iat + ttl, rg_rand_system(), tok, sizeof tok);
 	rg_ec_key_free(k);
 	if (rc < 0)
-		return fail(what, rc, "cannot issue a token");
+		return ctl_fail(what, rc, "cannot issue a token");
 	printf("%s\n", tok);
 	return 0;
 }
@@ -401,13 +364,13 @@ static int do_verify(const struct opts *o)
 		rg_ec_key_free(k);
 		if (rc < 0 && rc != RG_ERR_EXISTS) {
 			ident_keyring_clear(&ring);
-			return fail(what, rc, "cannot use the key %s", o->pubs[i]);
+			return ctl_fail(what, rc, "cannot use the key %s", o->pubs[i]);
 		}
 	}
 	rc = ident_token_verify(&ring, &pol, NULL, now, o->token, strlen(o->token), &c, &why);
 	ident_keyring_clear(&ring);
 	if (rc < 0)
-		return fail(what, rc, "cannot verify");
+		return ctl_fail(what, rc, "cannot verify");
 	if (why != IDENT_OK) {
 		printf("%s\n", ident_reason_name(why));
 		return 1;

@@ -9,6 +9,8 @@
 #ifndef COMMON_ERR_H
 #define COMMON_ERR_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -48,6 +50,11 @@ const char *rg_strerror(int code);
 
 /* The symbolic name of a code ("RG_ERR_PARSE"), for logs; never NULL. */
 const char *rg_errname(int code);
+
+/* Write a printf-style message to err (if err and errcap) and return code:
+ * the one-liner every parser uses for "refuse, and say why". */
+int rg_errf(int code, char *err, size_t errcap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 #ifdef __cplusplus
 }
