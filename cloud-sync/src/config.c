@@ -12,22 +12,9 @@
 
 #include "cloud/cloud.h"
 #include "common/err.h"
+#include "common/file.h"
 #include "common/json.h"
 #include "common/log.h"
-
-static int cfail(char *err, size_t errcap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int cfail(char *err, size_t errcap, const char *fmt, ...)
-{
-	va_list ap;
-	if (err && errcap) {
-		va_start(ap, fmt);
-		vsnprintf(err, errcap, fmt, ap);
-		va_end(ap);
-	}
-	return RG_ERR_CONFIG;
-}
 
 static int copy(char *dst, size_t cap, const char *src)
 {
@@ -47,9 +34,9 @@ static int path_of(const cJSON *o, const char *obj, const char *key, bool requir
 	int rc = required ? rg_json_req_str(o, key, CLOUD_PATH_MAX - 1, &s, m, sizeof m)
 			  : rg_json_opt_str(o, key, CLOUD_PATH_MAX - 1, &s, m, sizeof m);
 	if (rc < 0)
-		return obj ? cfail(err, errcap, "%s.%s", obj, m) : cfail(err, errcap, "%s", m);
+		return obj ? rg_errf(RG_ERR_CONFIG, err, errcap, "%s.%s", obj, m) : rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	if (s && !*s)
-		return cfail(err, errcap, "%s%s%s: must not be empty", obj ? obj : "",
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s%s%s: must not be empty", obj ? obj : "",
 			     obj ? "." : "", key);
 	if (s)
 		copy(dst, CLOUD_PATH_MAX, s);
@@ -71,48 +58,48 @@ static int parse_root(const cJSON *root, struct cloud_config *c, char *err, size
 	int rc;
 
 	if (rg_json_check_keys(root, keys, m, sizeof m) < 0)
-		return cfail(err, errcap, "%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	if (rg_json_req_str(root, "identity", RG_WIRE_ID_MAX, &s, m, sizeof m) < 0)
-		return cfail(err, errcap, "%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	if (!rg_wire_identity_valid(s) || !strncmp(s, "gw-", 3) || !strncmp(s, "dev-", 4))
-		return cfail(err, errcap,
+		return rg_errf(RG_ERR_CONFIG, err, errcap,
 			     "identity: \"%s\" is not a cloud worker identity ([a-z0-9-]{1,64}, "
 			     "its certificate's CN; not gw-* or dev-*)",
 			     s);
 	copy(c->identity, sizeof c->identity, s);
 
 	if (rg_json_req_obj(root, "broker", &o, m, sizeof m) < 0)
-		return cfail(err, errcap, "%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	v = c->port;
 	if (rg_json_check_keys(o, broker_keys, m, sizeof m) < 0 ||
 	    rg_json_req_str(o, "host", CLOUD_HOST_MAX, &s, m, sizeof m) < 0 ||
 	    rg_json_opt_int(o, "port", 1, 65535, &v, m, sizeof m) < 0)
-		return cfail(err, errcap, "broker.%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "broker.%s", m);
 	copy(c->host, sizeof c->host, s);
 	c->port = (int)v;
 
 	if (rg_json_req_obj(root, "tls", &o, m, sizeof m) < 0)
-		return cfail(err, errcap, "%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	if (rg_json_check_keys(o, tls_keys, m, sizeof m) < 0)
-		return cfail(err, errcap, "tls.%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "tls.%s", m);
 	if ((rc = path_of(o, "tls", "ca_file", true, c->ca_file, err, errcap)) < 0 ||
 	    (rc = path_of(o, "tls", "cert_file", true, c->cert_file, err, errcap)) < 0 ||
 	    (rc = path_of(o, "tls", "key_file", true, c->key_file, err, errcap)) < 0)
 		return rc;
 
 	if (rg_json_req_obj(root, "store", &o, m, sizeof m) < 0)
-		return cfail(err, errcap, "%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	if (rg_json_check_keys(o, store_keys, m, sizeof m) < 0)
-		return cfail(err, errcap, "store.%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "store.%s", m);
 	s = NULL;
 	if (rg_json_opt_str(o, "backend", sizeof c->backend - 1, &s, m, sizeof m) < 0)
-		return cfail(err, errcap, "store.%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "store.%s", m);
 	if (s) {
 		bool known = false;
 		for (size_t i = 0; cloud_store_backend_name(i); i++)
 			known |= !strcmp(cloud_store_backend_name(i), s);
 		if (!known)
-			return cfail(err, errcap,
+			return rg_errf(RG_ERR_CONFIG, err, errcap,
 				     "store.backend: \"%s\" is not a backend of this "
 				     "build (sqlite)",
 				     s);
@@ -122,7 +109,7 @@ static int parse_root(const cJSON *root, struct cloud_config *c, char *err, size
 		return rc;
 	v = c->busy_timeout_ms;
 	if (rg_json_opt_int(o, "busy_timeout_ms", 100, 600000, &v, m, sizeof m) < 0)
-		return cfail(err, errcap, "store.%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "store.%s", m);
 	c->busy_timeout_ms = (int)v;
 
 	if ((rc = path_of(root, NULL, "tenant_key_file", false, c->tenant_key_file, err, errcap)) <
@@ -130,19 +117,19 @@ static int parse_root(const cJSON *root, struct cloud_config *c, char *err, size
 		return rc;
 	v = c->stats_interval_s;
 	if (rg_json_opt_int(root, "stats_interval_s", 1, 86400, &v, m, sizeof m) < 0)
-		return cfail(err, errcap, "%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	c->stats_interval_s = (int)v;
 	v = c->queue_max_kib;
 	if (rg_json_opt_int(root, "queue_max_kib", 1024, 1024 * 1024, &v, m, sizeof m) < 0)
-		return cfail(err, errcap, "%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	c->queue_max_kib = (int)v;
 	s = NULL;
 	if (rg_json_opt_str(root, "log_level", 8, &s, m, sizeof m) < 0)
-		return cfail(err, errcap, "%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	if (s) {
 		int l = rg_log_level_parse(s);
 		if (l < 0)
-			return cfail(err, errcap,
+			return rg_errf(RG_ERR_CONFIG, err, errcap,
 				     "log_level: \"%s\" is not debug|info|warn|error|off", s);
 		c->log_level = l;
 	}
@@ -166,12 +153,12 @@ int cloud_config_parse(const char *json, size_t len, struct cloud_config *out, c
 	out->log_level = RG_LOG_INFO;
 	out->queue_max_kib = 64 * 1024;
 	if (!json)
-		return cfail(err, errcap, "no document");
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "no document");
 	if (rg_json_parse(json, len, CLOUD_CONFIG_FILE_MAX, &root, m, sizeof m) < 0)
-		return cfail(err, errcap, "not valid JSON: %s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "not valid JSON: %s", m);
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
-		return cfail(err, errcap, "the document must be a JSON object");
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "the document must be a JSON object");
 	}
 	rc = parse_root(root, out, err, errcap);
 	cJSON_Delete(root);
@@ -183,33 +170,16 @@ int cloud_config_load(const char *path, struct cloud_config *out, char *err, siz
 	char m[512];
 	char *buf;
 	size_t n;
-	FILE *f;
 	int rc;
 
 	if (!path || !out)
 		return RG_ERR_INVAL;
 	memset(out, 0, sizeof *out);
-	if (!(f = fopen(path, "rb")))
-		return cfail(err, errcap, "config %s: %s", path, strerror(errno));
-	if (!(buf = malloc(CLOUD_CONFIG_FILE_MAX + 1))) {
-		fclose(f);
-		return cfail(err, errcap, "config %s: out of memory", path);
-	}
-	n = fread(buf, 1, CLOUD_CONFIG_FILE_MAX + 1, f);
-	rc = ferror(f);
-	fclose(f);
-	if (rc) {
-		free(buf);
-		return cfail(err, errcap, "config %s: read failed", path);
-	}
-	if (n > CLOUD_CONFIG_FILE_MAX) {
-		free(buf);
-		return cfail(err, errcap, "config %s: larger than %d bytes", path,
-			     CLOUD_CONFIG_FILE_MAX);
-	}
+	if ((rc = rg_file_read(path, CLOUD_CONFIG_FILE_MAX, &buf, &n, m, sizeof m)) < 0)
+		return rg_errf(rc, err, errcap, "config %s", m);
 	rc = cloud_config_parse(buf, n, out, m, sizeof m);
 	free(buf);
 	if (rc < 0)
-		return cfail(err, errcap, "config %s: %s", path, m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "config %s: %s", path, m);
 	return 0;
 }

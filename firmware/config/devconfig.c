@@ -21,6 +21,7 @@
 
 #include "common/codec.h"
 #include "common/err.h"
+#include "common/file.h"
 #include "common/json.h"
 #include "common/wire.h"
 #include "hal/display.h"
@@ -555,69 +556,23 @@ int devcfg_parse(const char *json, size_t len, struct devcfg *out, char *err, si
 
 int devcfg_load(const char *path, struct devcfg *out, char *err, size_t errcap)
 {
-	char inner[512];
-	struct stat sb;
+	char inner[512], where[DEVCFG_STR_MAX + 16];
 	char *buf = NULL;
 	size_t got = 0;
-	int fd, rc;
+	int rc;
 
 	if (err && errcap)
 		err[0] = '\0';
 	if (!path || !out)
 		return RG_ERR_INVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		if (err && errcap)
-			snprintf(err, errcap, "config %s: cannot open: %s", path, strerror(e));
-		return e == ENOENT ? RG_ERR_NOTFOUND : e == EACCES ? RG_ERR_PERM : RG_ERR_IO;
-	}
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		close(fd);
-		if (err && errcap)
-			snprintf(err, errcap, "config %s: not a regular file", path);
-		return RG_ERR_IO;
-	}
-	if (sb.st_size > DEVCFG_FILE_MAX) {
-		close(fd);
-		if (err && errcap)
-			snprintf(err, errcap, "config %s: %lld bytes exceed the limit of %d", path,
-				 (long long)sb.st_size, DEVCFG_FILE_MAX);
-		return RG_ERR_TOOBIG;
-	}
-	/* One byte more than the cap, so a file that grew since fstat is caught. */
-	if (!(buf = malloc(DEVCFG_FILE_MAX + 1))) {
-		close(fd);
-		return RG_ERR_NOMEM;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf + got, DEVCFG_FILE_MAX + 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-			close(fd);
-			free(buf);
-			if (err && errcap)
-				snprintf(err, errcap, "config %s: read: %s", path, strerror(e));
-			return RG_ERR_IO;
-		}
-		if (n == 0 || (got += (size_t)n) > DEVCFG_FILE_MAX)
-			break;
-	}
-	close(fd);
-	if (got > DEVCFG_FILE_MAX) {
-		free(buf);
-		if (err && errcap)
-			snprintf(err, errcap, "config %s: more than %d bytes", path,
-				 DEVCFG_FILE_MAX);
-		return RG_ERR_TOOBIG;
-	}
+	snprintf(where, sizeof where, "config %s", path);
+	if ((rc = rg_file_read(path, DEVCFG_FILE_MAX, &buf, &got, inner, sizeof inner)) < 0)
+		return rg_errf(rc, err, errcap, "config %s", inner);
 	inner[0] = '\0';
 	rc = devcfg_parse(buf, got, out, inner, sizeof inner);
 	free(buf);
-	if (rc < 0 && err && errcap)
-		snprintf(err, errcap, "config %s: %s", path, inner[0] ? inner : rg_strerror(rc));
+	if (rc < 0)
+		rg_errf(rc, err, errcap, "%s: %s", where, inner[0] ? inner : rg_strerror(rc));
 	return rc;
 }
 

@@ -13,28 +13,15 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/file.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/wire.h"
 
-static int cfail(char *err, size_t errcap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int cfail(char *err, size_t errcap, const char *fmt, ...)
-{
-	va_list ap;
-	if (err && errcap) {
-		va_start(ap, fmt);
-		vsnprintf(err, errcap, fmt, ap);
-		va_end(ap);
-	}
-	return RG_ERR_CONFIG;
-}
-
 /* Prefix a json.h message with the enclosing object's name. */
 static int nested(const char *obj, const char *msg, char *err, size_t errcap)
 {
-	return cfail(err, errcap, "%s.%s", obj, msg);
+	return rg_errf(RG_ERR_CONFIG, err, errcap, "%s.%s", obj, msg);
 }
 
 static int copy_str(char *dst, size_t cap, const char *src)
@@ -56,7 +43,7 @@ static int parse_broker(const cJSON *root, const char *name, struct gwcfg_broker
 	int64_t port = 8883;
 
 	if (rg_json_req_obj(root, name, &o, m, sizeof m) < 0)
-		return cfail(err, errcap, "%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	if (rg_json_check_keys(o, keys, m, sizeof m) < 0 ||
 	    rg_json_req_str(o, "host", GWCFG_HOST_MAX, &host, m, sizeof m) < 0 ||
 	    rg_json_opt_int(o, "port", 1, 65535, &port, m, sizeof m) < 0)
@@ -86,28 +73,28 @@ static int parse_devices(const cJSON *root, struct gwcfg *c, char *err, size_t e
 	if (!cJSON_GetObjectItemCaseSensitive(root, "known_devices"))
 		return 0;
 	if (rg_json_req_arr(root, "known_devices", GWCFG_DEVICES_MAX, &arr, m, sizeof m) < 0)
-		return cfail(err, errcap, "%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	if (cJSON_GetArraySize(arr) == 0)
-		return cfail(err, errcap,
+		return rg_errf(RG_ERR_CONFIG, err, errcap,
 			     "key \"known_devices\": empty; leave it out to accept any device");
 	c->devices = calloc((size_t)cJSON_GetArraySize(arr), sizeof *c->devices);
 	if (!c->devices)
-		return cfail(err, errcap, "out of memory");
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "out of memory");
 	cJSON_ArrayForEach(it, arr)
 	{
 		if (!cJSON_IsString(it) || !rg_wire_identity_valid(it->valuestring))
-			return cfail(err, errcap,
+			return rg_errf(RG_ERR_CONFIG, err, errcap,
 				     "key \"known_devices\": item %zu is not a device identity "
 				     "([a-z0-9-]{1,64})",
 				     i);
 		if (!strncmp(it->valuestring, "gw-", 3))
-			return cfail(err, errcap,
+			return rg_errf(RG_ERR_CONFIG, err, errcap,
 				     "key \"known_devices\": item %zu: \"gw-\" names a gateway, "
 				     "not a device",
 				     i);
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(c->devices[j], it->valuestring))
-				return cfail(err, errcap,
+				return rg_errf(RG_ERR_CONFIG, err, errcap,
 					     "key \"known_devices\": item %zu repeats \"%s\"", i,
 					     it->valuestring);
 		copy_str(c->devices[i], sizeof c->devices[i], it->valuestring);
@@ -132,20 +119,20 @@ static int parse_root(const cJSON *root, struct gwcfg *c, char *err, size_t errc
 	int rc;
 
 	if (rg_json_check_keys(root, keys, m, sizeof m) < 0)
-		return cfail(err, errcap, "%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 
 	if (rg_json_req_str(root, "store_id", RG_WIRE_STORE_MAX, &s, m, sizeof m) < 0)
-		return cfail(err, errcap, "%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	/* A store id has the identity alphabet, up to 32 characters. */
 	if (!rg_wire_identity_valid(s))
-		return cfail(err, errcap, "key \"store_id\": \"%s\" is not [a-z0-9-]{1,32}", s);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "key \"store_id\": \"%s\" is not [a-z0-9-]{1,32}", s);
 	copy_str(c->store_id, sizeof c->store_id, s);
 	snprintf(c->identity, sizeof c->identity, "gw-%s", c->store_id);
 	s = NULL;
 	if (rg_json_opt_str(root, "identity", RG_WIRE_ID_MAX, &s, m, sizeof m) < 0)
-		return cfail(err, errcap, "%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	if (s && strcmp(s, c->identity))
-		return cfail(err, errcap,
+		return rg_errf(RG_ERR_CONFIG, err, errcap,
 			     "key \"identity\": \"%s\" must be \"%s\" (a gateway is gw-<store_id>)",
 			     s, c->identity);
 
@@ -154,7 +141,7 @@ static int parse_root(const cJSON *root, struct gwcfg *c, char *err, size_t errc
 		return rc;
 
 	if (rg_json_req_obj(root, "tls", &o, m, sizeof m) < 0)
-		return cfail(err, errcap, "%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	if (rg_json_check_keys(o, tls_keys, m, sizeof m) < 0)
 		return nested("tls", m, err, errcap);
 	if ((rc = req_path(o, "tls", "ca_file", c->ca_file, err, errcap)) < 0 ||
@@ -163,7 +150,7 @@ static int parse_root(const cJSON *root, struct gwcfg *c, char *err, size_t errc
 		return rc;
 
 	if (rg_json_req_obj(root, "spool", &o, m, sizeof m) < 0)
-		return cfail(err, errcap, "%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	if (rg_json_check_keys(o, spool_keys, m, sizeof m) < 0)
 		return nested("spool", m, err, errcap);
 	if ((rc = req_path(o, "spool", "path", c->spool_path, err, errcap)) < 0)
@@ -175,7 +162,7 @@ static int parse_root(const cJSON *root, struct gwcfg *c, char *err, size_t errc
 
 	o = NULL;
 	if (rg_json_opt_obj(root, "forward", &o, m, sizeof m) < 0)
-		return cfail(err, errcap, "%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	if (o) {
 		if (rg_json_check_keys(o, fwd_keys, m, sizeof m) < 0)
 			return nested("forward", m, err, errcap);
@@ -191,16 +178,16 @@ static int parse_root(const cJSON *root, struct gwcfg *c, char *err, size_t errc
 
 	v = c->stats_interval_s;
 	if (rg_json_opt_int(root, "stats_interval_s", 1, 86400, &v, m, sizeof m) < 0)
-		return cfail(err, errcap, "%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	c->stats_interval_s = (int)v;
 
 	s = NULL;
 	if (rg_json_opt_str(root, "log_level", 8, &s, m, sizeof m) < 0)
-		return cfail(err, errcap, "%s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	if (s) {
 		int l = rg_log_level_parse(s);
 		if (l < 0)
-			return cfail(err, errcap,
+			return rg_errf(RG_ERR_CONFIG, err, errcap,
 				     "key \"log_level\": \"%s\" is not debug|info|warn|error|off",
 				     s);
 		c->log_level = l;
@@ -222,12 +209,12 @@ int gwcfg_parse(const char *json, size_t len, struct gwcfg *out, char *err, size
 	out->stats_interval_s = 60;
 	out->log_level = RG_LOG_INFO;
 	if (!json)
-		return cfail(err, errcap, "no document");
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "no document");
 	if (rg_json_parse(json, len, GWCFG_FILE_MAX, &root, m, sizeof m) < 0)
-		return cfail(err, errcap, "not valid JSON: %s", m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "not valid JSON: %s", m);
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
-		return cfail(err, errcap, "the document must be a JSON object");
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "the document must be a JSON object");
 	}
 	rc = parse_root(root, out, err, errcap);
 	cJSON_Delete(root);
@@ -241,31 +228,15 @@ int gwcfg_load(const char *path, struct gwcfg *out, char *err, size_t errcap)
 	char m[512];
 	char *buf;
 	size_t n;
-	FILE *f;
 	int rc;
 
 	memset(out, 0, sizeof *out);
-	if (!(f = fopen(path, "rb")))
-		return cfail(err, errcap, "config %s: %s", path, strerror(errno));
-	if (!(buf = malloc(GWCFG_FILE_MAX + 1))) {
-		fclose(f);
-		return cfail(err, errcap, "config %s: out of memory", path);
-	}
-	n = fread(buf, 1, GWCFG_FILE_MAX + 1, f);
-	rc = ferror(f);
-	fclose(f);
-	if (rc) {
-		free(buf);
-		return cfail(err, errcap, "config %s: read failed", path);
-	}
-	if (n > GWCFG_FILE_MAX) {
-		free(buf);
-		return cfail(err, errcap, "config %s: larger than %d bytes", path, GWCFG_FILE_MAX);
-	}
+	if ((rc = rg_file_read(path, GWCFG_FILE_MAX, &buf, &n, m, sizeof m)) < 0)
+		return rg_errf(rc, err, errcap, "config %s", m);
 	rc = gwcfg_parse(buf, n, out, m, sizeof m);
 	free(buf);
 	if (rc < 0)
-		return cfail(err, errcap, "config %s: %s", path, m);
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "config %s: %s", path, m);
 	return 0;
 }
 
