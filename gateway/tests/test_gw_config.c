@@ -117,7 +117,7 @@ static void a_missing_file_is_named(void **state)
 	struct gwcfg c;
 	char err[256] = "";
 	(void)state;
-	assert_int_equal(gwcfg_load("/nonexistent/gw.json", &c, err, sizeof err), RG_ERR_CONFIG);
+	assert_int_equal(gwcfg_load("/nonexistent/gw.json", &c, err, sizeof err), RG_ERR_NOTFOUND);
 	assert_non_null(strstr(err, "/nonexistent/gw.json"));
 }
 
