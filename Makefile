@@ -13,6 +13,7 @@ BUILD ?= build
 CMAKE_FLAGS ?=
 CTEST_FLAGS ?= --output-on-failure
 FUZZ_SECONDS ?= 15
+DEMO_FLAGS ?=
 
 .PHONY: all build deps deps-cross test test-unit test-asan test-fuzz cross bench demo clean format help
 
@@ -39,7 +40,7 @@ test-unit: build
 test-asan:
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DREGULARS_SANITIZE=ON -DREGULARS_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build-asan -j $(JOBS)
-	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS) -j $(JOBS)
+	cd build-asan && LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS) -j $(JOBS)
 
 # libFuzzer targets (clang), each run for a bounded time over its seed corpus.
 test-fuzz:
@@ -61,8 +62,10 @@ cross: deps-cross
 bench: deps build
 	@scripts/bench.sh $(BUILD)
 
+# The whole store on this machine until Ctrl-C (docs/demo.md); e.g.
+# make demo DEMO_FLAGS="--dir /tmp/demo", or DEMO_FLAGS=--check for the self test.
 demo: deps build
-	@scripts/demo.sh $(BUILD)
+	@scripts/demo.sh --build $(BUILD) $(DEMO_FLAGS)
 
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
