@@ -50,7 +50,8 @@ static int parse_root(const cJSON *root, struct cloud_config *c, char *err, size
 					   "log_level", "queue_max_kib",   NULL};
 	static const char *const broker_keys[] = {"host", "port", NULL};
 	static const char *const tls_keys[] = {"ca_file", "cert_file", "key_file", NULL};
-	static const char *const store_keys[] = {"backend", "path", "busy_timeout_ms", NULL};
+	static const char *const store_keys[] = {"backend", "path", "busy_timeout_ms",
+						   "cache_mib", "mmap_mib", NULL};
 	char m[RG_JSON_ERR_MAX];
 	const cJSON *o;
 	const char *s;
@@ -111,6 +112,14 @@ static int parse_root(const cJSON *root, struct cloud_config *c, char *err, size
 	if (rg_json_opt_int(o, "busy_timeout_ms", 100, 600000, &v, m, sizeof m) < 0)
 		return rg_errf(RG_ERR_CONFIG, err, errcap, "store.%s", m);
 	c->busy_timeout_ms = (int)v;
+	v = c->cache_mib;
+	if (rg_json_opt_int(o, "cache_mib", 1, CLOUD_CACHE_MIB_MAX, &v, m, sizeof m) < 0)
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "store.%s", m);
+	c->cache_mib = (int)v;
+	v = c->mmap_mib;
+	if (rg_json_opt_int(o, "mmap_mib", 0, CLOUD_MMAP_MIB_MAX, &v, m, sizeof m) < 0)
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "store.%s", m);
+	c->mmap_mib = (int)v;
 
 	if ((rc = path_of(root, NULL, "tenant_key_file", false, c->tenant_key_file, err, errcap)) <
 	    0)
@@ -149,6 +158,7 @@ int cloud_config_parse(const char *json, size_t len, struct cloud_config *out, c
 	out->port = 8883;
 	copy(out->backend, sizeof out->backend, "sqlite");
 	out->busy_timeout_ms = 10000;
+	out->cache_mib = CLOUD_CACHE_MIB_DEFAULT;
 	out->stats_interval_s = 60;
 	out->log_level = RG_LOG_INFO;
 	out->queue_max_kib = 64 * 1024;

@@ -143,6 +143,8 @@ int main(int argc, char **argv)
 	so.backend = cfg.backend;
 	so.path = cfg.db_path;
 	so.busy_timeout_ms = cfg.busy_timeout_ms;
+	so.cache_mib = cfg.cache_mib;
+	so.mmap_mib = cfg.mmap_mib;
 	if ((rc = cloud_store_open(&so, &store)) < 0) {
 		fprintf(stderr, "regulars-cloud: store %s: %s\n", cfg.db_path, rg_strerror(rc));
 		return 1;

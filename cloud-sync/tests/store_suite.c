@@ -590,6 +590,105 @@ static void reopen_keeps_everything(void **state)
 	rg_wire_batch_free(&b);
 }
 
+/* The per-device record is the same whether a batch holds one item or many:
+ * each lane on its own, an item compared with every stamp applied before it
+ * from that device and lane (stored, or earlier in the same batch), and a
+ * batch applied again changes nothing. */
+static void device_order_within_one_batch(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_apply_result r;
+	struct cloud_device_state ds;
+	struct cloud_interaction x;
+	struct rg_wire_batch b;
+	struct cf_batch cb;
+
+	seed(f, "p-1", 0, NULL);
+	cf_batch_begin(&cb, DEV_A, "0042");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 10, "p-1", NULL, "{}");
+	cf_batch_add(&cb, RG_KIND_TELEMETRY, T + 11, NULL, NULL, "{}");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 20, "p-1", NULL, "{}");
+	apply(f, &cb, &r);
+	assert_int_equal(r.applied, 3);
+
+	cf_batch_begin(&cb, DEV_A, "0042");
+	cf_batch_add(&cb, RG_KIND_TELEMETRY, T + 5, NULL, NULL, "{}");	   /* before T+11 */
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 15, "p-1", NULL, "{}"); /* before T+20 */
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 16, "p-1", NULL, "{}"); /* still before */
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 25, "p-1", NULL, "{}");
+	cf_batch_add(&cb, RG_KIND_TELEMETRY, T + 26, NULL, NULL, "{}");
+	cf_batch_end(&cb, &b, NULL);
+	assert_int_equal(cloud_store_apply_batch(f->s, &b, &r), 0);
+	assert_int_equal(r.applied, 5);
+	assert_int_equal(r.changes, 3);
+
+	assert_int_equal(cloud_store_device_get(f->s, DEV_A, RG_LANE_INTERACTIONS, &ds), 1);
+	assert_int_equal(ds.applied, 5);
+	assert_int_equal(ds.out_of_order, 2);
+	assert_int_equal(ds.last_hlc.wall_ms, T + 25);
+	assert_int_equal(cloud_store_interaction_get(f->s, &cb.ids[3], &x), 1);
+	assert_int_equal(ds.last_seq, x.seq);
+	assert_int_equal(cloud_store_device_get(f->s, DEV_A, RG_LANE_TELEMETRY, &ds), 1);
+	assert_int_equal(ds.applied, 3);
+	assert_int_equal(ds.out_of_order, 1);
+	assert_int_equal(ds.last_hlc.wall_ms, T + 26);
+	assert_int_equal(cloud_store_interaction_get(f->s, &cb.ids[4], &x), 1);
+	assert_int_equal(ds.last_seq, x.seq);
+
+	/* again: all duplicates, the record stays as it was */
+	assert_int_equal(cloud_store_apply_batch(f->s, &b, &r), 0);
+	assert_int_equal(r.duplicates, 5);
+	assert_int_equal(r.applied, 0);
+	assert_int_equal(r.changes, 0);
+	assert_int_equal(cloud_store_device_get(f->s, DEV_A, RG_LANE_INTERACTIONS, &ds), 1);
+	assert_int_equal(ds.applied, 5);
+	assert_int_equal(ds.out_of_order, 2);
+	assert_int_equal(cloud_store_interaction_get(f->s, &cb.ids[3], &x), 1);
+	assert_int_equal(ds.last_seq, x.seq);
+	rg_wire_batch_free(&b);
+}
+
+/* Several items for one profile in one batch: every one counts, bumps the
+ * version once and logs one change, in item order. */
+static void one_profile_many_items_in_a_batch(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_apply_result r;
+	struct cloud_change ch[8];
+	struct cloud_profile p;
+	struct cf_batch cb;
+
+	seed(f, "p-1", 0, NULL);
+	seed(f, "p-2", 0, NULL);
+	cf_batch_begin(&cb, DEV_A, "0042");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 3, "p-1", NULL, "{}");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 5, "p-2", NULL, "{}");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 7, "p-1", NULL, "{}");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 9, "p-1", NULL, "{}");
+	apply(f, &cb, &r);
+	assert_int_equal(r.applied, 4);
+	assert_int_equal(r.changes, 4);
+	assert_int_equal(cloud_store_profile_get(f->s, "p-1", &p), 1);
+	assert_int_equal(p.visits, 3);
+	assert_int_equal(p.last_seen_ms, T + 9);
+	assert_int_equal(p.version, 4);
+	assert_int_equal(p.hlc.wall_ms, T + 9);
+	cloud_profile_clear(&p);
+	assert_int_equal(cloud_store_changes_since(f->s, 0, ch, 8), 6); /* 2 seeds, 4 visits */
+	assert_string_equal(ch[2].profile, "p-1");
+	assert_int_equal(ch[2].version, 2);
+	assert_int_equal(ch[2].hlc.wall_ms, T + 3);
+	assert_string_equal(ch[3].profile, "p-2");
+	assert_int_equal(ch[3].version, 2);
+	assert_int_equal(ch[3].hlc.wall_ms, T + 5);
+	assert_string_equal(ch[4].profile, "p-1");
+	assert_int_equal(ch[4].version, 3);
+	assert_int_equal(ch[4].hlc.wall_ms, T + 7);
+	assert_string_equal(ch[5].profile, "p-1");
+	assert_int_equal(ch[5].version, 4);
+	assert_int_equal(ch[5].hlc.wall_ms, T + 9);
+}
+
 int store_suite_run(const struct suite_backend *b)
 {
 	const struct CMUnitTest tests[] = {
@@ -607,6 +706,8 @@ int store_suite_run(const struct suite_backend *b)
 	    cmocka_unit_test_setup_teardown(changes_are_logged_per_profile_change, setup, teardown),
 	    cmocka_unit_test_setup_teardown(recent_interactions_are_bounded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(reopen_keeps_everything, setup, teardown),
+	    cmocka_unit_test_setup_teardown(device_order_within_one_batch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(one_profile_many_items_in_a_batch, setup, teardown),
 	};
 	B = b;
 	return cmocka_run_group_tests_name(b->name, tests, NULL, NULL);

@@ -19,6 +19,9 @@
 	"\"identity\":\"cloud-1\",\"broker\":{\"host\":\"central.example\"},"                      \
 	"\"tls\":{\"ca_file\":\"ca.crt\",\"cert_file\":\"c.crt\",\"key_file\":\"c.key\"},"         \
 	"\"store\":{\"path\":\"/var/lib/regulars/cloud.db\"}"
+#define BASE_NO_STORE                                                                              \
+	"\"identity\":\"cloud-1\",\"broker\":{\"host\":\"central.example\"},"                      \
+	"\"tls\":{\"ca_file\":\"ca.crt\",\"cert_file\":\"c.crt\",\"key_file\":\"c.key\"}"
 
 static int parse(const char *doc, struct cloud_config *c, char *err, size_t cap)
 {
@@ -61,6 +64,33 @@ static void full_config_parses(void **state)
 	assert_int_equal(c.stats_interval_s, 5);
 	assert_int_equal(c.log_level, RG_LOG_DEBUG);
 	assert_int_equal(c.queue_max_kib, 2048);
+}
+
+static void store_cache_settings(void **state)
+{
+	static const char *const bad[] = {
+	    "{" BASE_NO_STORE ",\"store\":{\"path\":\"x.db\",\"cache_mib\":0}}",
+	    "{" BASE_NO_STORE ",\"store\":{\"path\":\"x.db\",\"cache_mib\":16385}}",
+	    "{" BASE_NO_STORE ",\"store\":{\"path\":\"x.db\",\"cache_mib\":\"64\"}}",
+	    "{" BASE_NO_STORE ",\"store\":{\"path\":\"x.db\",\"mmap_mib\":-1}}",
+	};
+	struct cloud_config c;
+	char err[256] = "";
+	(void)state;
+	assert_int_equal(parse("{" BASE "}", &c, err, sizeof err), 0);
+	assert_int_equal(c.cache_mib, CLOUD_CACHE_MIB_DEFAULT);
+	assert_int_equal(c.mmap_mib, 0);
+	assert_int_equal(parse("{" BASE_NO_STORE ",\"store\":{\"path\":\"x.db\",\"cache_mib\":256,"
+			       "\"mmap_mib\":1024}}",
+			       &c, err, sizeof err),
+			 0);
+	assert_int_equal(c.cache_mib, 256);
+	assert_int_equal(c.mmap_mib, 1024);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(parse(bad[i], &c, err, sizeof err), RG_ERR_CONFIG);
+		if (strncmp(err, "store.", 6) || !strstr(err, i < 3 ? "cache_mib" : "mmap_mib"))
+			fail_msg("case %zu: \"%s\" does not name the key", i, err);
+	}
 }
 
 static void errors_name_the_key(void **state)
@@ -134,6 +164,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(example_config_is_valid),
+	    cmocka_unit_test(store_cache_settings),
 	    cmocka_unit_test(minimal_config_gets_defaults),
 	    cmocka_unit_test(full_config_parses),
 	    cmocka_unit_test(errors_name_the_key),

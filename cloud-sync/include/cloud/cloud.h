@@ -34,6 +34,8 @@ struct cloud_config {
 	char backend[16];
 	char db_path[CLOUD_PATH_MAX];
 	int busy_timeout_ms;
+	int cache_mib; /* store.cache_mib: SQLite page cache per connection */
+	int mmap_mib;  /* store.mmap_mib: memory-mapped reads, 0 off */
 	char tenant_key_file[CLOUD_PATH_MAX]; /* "" when absent (no --seed) */
 	int stats_interval_s;
 	int log_level; /* enum rg_log_level */

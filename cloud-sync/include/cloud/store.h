@@ -30,12 +30,17 @@ extern "C" {
 #define CLOUD_STORE_OPS_VERSION 1
 #define CLOUD_RECENT_MAX 20		   /* recent interactions kept per profile */
 #define CLOUD_PROFILE_BODY_MAX (32 * 1024) /* an imported body, compact JSON */
+#define CLOUD_CACHE_MIB_DEFAULT 64   /* sqlite page cache per connection */
+#define CLOUD_CACHE_MIB_MAX 16384
+#define CLOUD_MMAP_MIB_MAX 65536
 
 struct cloud_store_opts {
 	const char *backend;	      /* "sqlite" (NULL: "sqlite") */
 	const char *path;	      /* sqlite: the database file (created, migrated) */
 	const struct rg_clock *clock; /* borrowed; NULL: rg_clock_system() */
 	int busy_timeout_ms;	      /* 0: 10000 (other workers hold the write lock) */
+	int cache_mib;		      /* sqlite: page cache per connection; 0: 64 */
+	int mmap_mib;		      /* sqlite: memory-mapped reads; 0: off */
 };
 
 /* What apply_batch did with one batch. Every item of a committed batch is
