@@ -13,9 +13,10 @@ BUILD ?= build
 CMAKE_FLAGS ?=
 CTEST_FLAGS ?= --output-on-failure
 FUZZ_SECONDS ?= 15
+SEEDS ?= 20
 DEMO_FLAGS ?=
 
-.PHONY: all build deps deps-cross test test-unit test-asan test-fuzz cross bench demo clean format help
+.PHONY: all build deps deps-cross test test-unit test-asan test-fuzz cross bench demo chaos clean format help
 
 all: build
 
@@ -58,6 +59,12 @@ cross: deps-cross
 	@cmake --build build-aarch64 -j $(JOBS)
 	@scripts/check-arch.sh build-aarch64 AArch64
 	cd build-aarch64 && ctest $(CTEST_FLAGS) -j $(JOBS) -L unit
+
+# The sync chaos test in its long mode: SEEDS runs back to back (docs/testing-sync.md).
+chaos: build
+	RG_CHAOS_SEEDS=$(SEEDS) $(BUILD)/tests/sync/test_sync_chaos \
+	  $(BUILD)/firmware/daemon/regulars-device $(BUILD)/gateway/regulars-gateway \
+	  $(BUILD)/cloud-sync/regulars-cloud $(BUILD)/tools/regularsctl/regularsctl firmware/ui
 
 bench: deps build
 	@scripts/bench.sh $(BUILD)

@@ -84,6 +84,18 @@ static size_t in_window(const struct uplink *u, int64_t now)
 	return n;
 }
 
+/* A tracked batch the gateway has not confirmed as spooled. New rows wait
+ * for it: a batch lost on the way (a gateway killed between libmosquitto's
+ * PUBACK and its spool commit) is resent before anything newer, so the
+ * spool, and central after it, see each lane in outbox order. */
+static bool unspooled_locked(const struct uplink *u)
+{
+	for (size_t i = 0; i < u->n_track; i++)
+		if (!u->track[i]->spooled && !u->track[i]->refused)
+			return true;
+	return false;
+}
+
 static struct uplink_batch *track_find(struct uplink *u, const struct rg_uuid *id)
 {
 	for (size_t i = 0; i < u->n_track; i++)
@@ -195,6 +207,7 @@ static void on_publish(void *ctx, int mid, int reason)
 			/* 135: our own topic refused us; a bug (wrong store id?), not load. */
 			rg_error(COMP, "batch_refused_by_broker", "batch=%s lane=%s reason=%d",
 				 rg_uuid_format(&b->id, id), rg_lane_name(b->lane), reason);
+			b->refused = true;
 			b->in_window = false;
 			b->due_ms = now + u->resend_ms;
 		} else if (reason == 16) {
@@ -251,6 +264,7 @@ static void handle_receipt(struct uplink *u, const char *buf, size_t len)
 		} else {
 			/* The gateway says our batch is wrong: a bug on one side. Keep the rows. */
 			if (b) {
+				b->refused = true;
 				b->in_window = false;
 				b->due_ms = now + u->resend_ms;
 			}
@@ -499,7 +513,7 @@ static int send_new(struct uplink *u)
 	pthread_mutex_lock(&u->mu);
 	bool room = !u->stop && u->connected && now >= u->pause_until_ms &&
 		    in_window(u, now) + RG_LANE__COUNT <= UPLINK_WINDOW &&
-		    u->n_track + RG_LANE__COUNT <= UPLINK_TRACK_MAX;
+		    u->n_track + RG_LANE__COUNT <= UPLINK_TRACK_MAX && !unspooled_locked(u);
 	pthread_mutex_unlock(&u->mu);
 	if (!room)
 		return 0;

@@ -72,6 +72,7 @@ struct uplink_batch {
 	int mid;	/* of the last publish, 0 if none */
 	bool in_window; /* published, no receipt or PUBACK refusal yet */
 	bool spooled;	/* the gateway's receipt said spooled */
+	bool refused;	/* refused as a bug (not spool_full): never holds new rows back */
 	int publishes;	/* times published */
 	int64_t due_ms; /* monotonic ms: publish (again) at or after this */
 };
