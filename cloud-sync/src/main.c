@@ -12,6 +12,7 @@
 
 #include "cloud/cloud.h"
 #include "common/err.h"
+#include "common/wake.h"
 #include "common/ident.h"
 #include "common/log.h"
 #include "worker.h"
@@ -41,18 +42,6 @@ static void usage(FILE *f)
 		   "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP re-reads the configuration.\n"
 		   "Logs: key=value lines on stderr; REGULARS_LOG_LEVEL or \"log_level\".\n"
 		   "Exit status: 0 clean stop, 1 runtime failure, 2 bad usage or configuration.\n");
-}
-
-static void on_stop(int sig)
-{
-	(void)sig;
-	cloud_worker_signal_stop();
-}
-
-static void on_hup(int sig)
-{
-	(void)sig;
-	cloud_worker_signal_reload();
 }
 
 static int seed(struct cloud_store *s, const struct cloud_config *cfg, const char *path)
@@ -100,7 +89,6 @@ int main(int argc, char **argv)
 	struct cloud_store *store = NULL;
 	struct cloud_worker *w = NULL;
 	struct cloud_config cfg;
-	struct sigaction sa;
 	char err[768];
 	int rc;
 
@@ -155,15 +143,7 @@ int main(int argc, char **argv)
 		return rc;
 	}
 
-	memset(&sa, 0, sizeof sa);
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_stop;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = on_hup;
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
+	rg_wake_signals();
 
 	if ((rc = cloud_worker_new(&cfg, path, store, &w)) < 0) {
 		fprintf(stderr, "regulars-cloud: cannot start the broker client: %s\n",

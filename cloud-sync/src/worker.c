@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/wake.h"
 #include "common/log.h"
 #include "common/json.h"
 #include "common/mqtt.h"
@@ -62,29 +63,9 @@ struct cloud_worker {
 	int64_t last_stats_ms;
 };
 
-static volatile sig_atomic_t stop_flag, reload_flag;
-static int wake_fds[2] = {-1, -1};
-
 static void wake(void)
 {
-	int saved = errno;
-	if (wake_fds[1] >= 0) {
-		ssize_t r = write(wake_fds[1], "x", 1);
-		(void)r;
-	}
-	errno = saved;
-}
-
-void cloud_worker_signal_stop(void)
-{
-	stop_flag = 1;
-	wake();
-}
-
-void cloud_worker_signal_reload(void)
-{
-	reload_flag = 1;
-	wake();
+	rg_wake_post(RG_WAKE_WORK);
 }
 
 static int64_t mono_ms(void)
@@ -445,10 +426,8 @@ int cloud_worker_run(struct cloud_worker *w)
 	struct ev *e;
 	int rc;
 
-	if (pipe(wake_fds) < 0)
-		return RG_ERR_IO;
-	for (int i = 0; i < 2; i++)
-		fcntl(wake_fds[i], F_SETFL, fcntl(wake_fds[i], F_GETFL) | O_NONBLOCK);
+	if ((rc = rg_wake_open()) < 0)
+		return rc;
 	if ((rc = rg_mqtt_start(w->mqtt)) < 0) {
 		rg_error(COMP, "start_failed", "error=%s", rg_errname(rc));
 		return rc;
@@ -456,19 +435,14 @@ int cloud_worker_run(struct cloud_worker *w)
 	rg_info(COMP, "started", "identity=%s broker=%s:%d backend=%s", w->cfg.identity,
 		w->cfg.host, w->cfg.port, cloud_store_backend(w->store));
 	w->last_stats_ms = mono_ms();
-	while (!stop_flag) {
-		struct pollfd pfd = {.fd = wake_fds[0], .events = POLLIN};
-		char buf[64];
+	while (!rg_wake_stopping()) {
+		struct pollfd pfd = {.fd = rg_wake_fd(), .events = POLLIN};
 		int64_t now;
 
-		if (poll(&pfd, 1, 1000) > 0)
-			while (read(wake_fds[0], buf, sizeof buf) > 0)
-				;
-		if (reload_flag) {
-			reload_flag = 0;
+		poll(&pfd, 1, 1000);
+		if (rg_wake_take() & RG_WAKE_RELOAD)
 			reload(w);
-		}
-		while (!stop_flag && (e = pop(w))) {
+		while (!rg_wake_stopping() && (e = pop(w))) {
 			handle(w, e);
 			ev_free(e);
 		}
@@ -481,5 +455,6 @@ int cloud_worker_run(struct cloud_worker *w)
 	rg_info(COMP, "stopping", "identity=%s", w->cfg.identity);
 	stats_line(w);
 	rg_mqtt_stop(w->mqtt);
+	rg_wake_close();
 	return 0;
 }

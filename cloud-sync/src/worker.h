@@ -13,10 +13,8 @@ struct cloud_worker;
 /* store is borrowed and must outlive the worker. */
 int cloud_worker_new(const struct cloud_config *cfg, const char *config_path,
 		     struct cloud_store *store, struct cloud_worker **out);
-/* Until SIGTERM/SIGINT (cloud_worker_signal_stop). 0 on a clean stop. */
+/* Until RG_WAKE_STOP is posted (common/wake.h: SIGTERM/SIGINT). 0 on a clean stop. */
 int cloud_worker_run(struct cloud_worker *w);
 void cloud_worker_free(struct cloud_worker *w);
-void cloud_worker_signal_stop(void);
-void cloud_worker_signal_reload(void);
 
 #endif

@@ -22,6 +22,7 @@
 #include "common/ident_token.h"
 #include "common/ident_totp.h"
 #include "common/log.h"
+#include "common/wake.h"
 #include "device.h"
 #include "firmware/devkeys.h"
 #include "hal/display.h"
@@ -36,18 +37,6 @@
 #endif
 
 #define IDLE_FLUSH_MS 5000
-
-static int sig_pipe[2] = {-1, -1};
-
-static void on_signal(int sig)
-{
-	unsigned char b = (unsigned char)sig;
-	int saved = errno;
-	if (write(sig_pipe[1], &b, 1) < 0) {
-		/* full pipe: a signal of this kind is already pending */
-	}
-	errno = saved;
-}
 
 static void usage(FILE *f)
 {
@@ -357,7 +346,7 @@ static int run(struct daemon *dm)
 
 	for (;;) {
 		nfds_t n = 0;
-		fds[n++] = (struct pollfd){.fd = sig_pipe[0], .events = POLLIN};
+		fds[n++] = (struct pollfd){.fd = rg_wake_fd(), .events = POLLIN};
 		for (size_t i = 0; i < dm->n_readers; i++)
 			fds[n++] = (struct pollfd){.fd = hal_reader_fd(dm->readers[i]),
 						   .events = POLLIN};
@@ -366,17 +355,13 @@ static int run(struct daemon *dm)
 			rg_error("device", "poll_failed", "errno=%d", errno);
 			return 1;
 		}
-		if (rc > 0 && (fds[0].revents & POLLIN)) {
-			unsigned char sig;
-			while (read(sig_pipe[0], &sig, 1) == 1) {
-				if (sig == SIGHUP) {
-					reload(dm);
-				} else {
-					rg_info("device", "stopping", "signal=%d", sig);
-					return 0;
-				}
-			}
+		unsigned flags = rg_wake_take();
+		if (flags & RG_WAKE_STOP) {
+			rg_info("device", "stopping", "reason=signal");
+			return 0;
 		}
+		if (flags & RG_WAKE_RELOAD)
+			reload(dm);
 		bool busy = false;
 		for (size_t i = 0; rc > 0 && i < dm->n_readers; i++) {
 			if (fds[1 + i].revents & POLLIN) {
@@ -451,21 +436,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	if (pipe(sig_pipe) < 0) {
-		perror("regulars-device: pipe");
+	if (rg_wake_open() < 0 || rg_wake_signals() < 0) {
+		perror("regulars-device: signals");
 		free(dm);
 		return 1;
 	}
-	for (int i = 0; i < 2; i++) {
-		fcntl(sig_pipe[i], F_SETFL, O_NONBLOCK);
-		fcntl(sig_pipe[i], F_SETFD, FD_CLOEXEC);
-	}
-	struct sigaction sa = {.sa_handler = on_signal};
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	if (start(dm) < 0)
 		status = 1;
@@ -474,8 +449,7 @@ int main(int argc, char **argv)
 	stop(dm);
 	if (status == 0)
 		rg_info("device", "stopped", "device=%s", dm->cfg.device_id);
-	close(sig_pipe[0]);
-	close(sig_pipe[1]);
+	rg_wake_close();
 	free(dm);
 	return status;
 }

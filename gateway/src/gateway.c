@@ -21,6 +21,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/wake.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/mqtt.h"
@@ -106,29 +107,9 @@ struct gw_daemon {
 	int64_t started_ms;
 };
 
-static volatile sig_atomic_t stop_flag, reload_flag;
-static int wake_fds[2] = {-1, -1};
-
 static void wake(void)
 {
-	int saved = errno;
-	if (wake_fds[1] >= 0) {
-		ssize_t r = write(wake_fds[1], "x", 1);
-		(void)r;
-	}
-	errno = saved;
-}
-
-void gw_daemon_signal_stop(void)
-{
-	stop_flag = 1;
-	wake();
-}
-
-void gw_daemon_signal_reload(void)
-{
-	reload_flag = 1;
-	wake();
+	rg_wake_post(RG_WAKE_WORK);
 }
 
 static int64_t now_ms(const struct gw_daemon *d)
@@ -734,8 +715,7 @@ static int poll_timeout(struct gw_daemon *d)
 
 int gw_daemon_run(struct gw_daemon *d)
 {
-	struct pollfd pfd = {.fd = wake_fds[0], .events = POLLIN};
-	char buf[64];
+	struct pollfd pfd = {.fd = rg_wake_fd(), .events = POLLIN};
 	int rc;
 
 	if ((rc = rg_mqtt_start(d->store)) < 0 || (rc = rg_mqtt_start(d->central)) < 0) {
@@ -748,16 +728,13 @@ int gw_daemon_run(struct gw_daemon *d)
 		d->cfg.store_id, d->cfg.identity, d->cfg.spool_path, (long long)d->cfg.budget_bytes,
 		d->cfg.forward_window, d->cfg.resend_ms);
 	d->last_stats_ms = d->last_status_ms = now_ms(d);
-	while (!stop_flag) {
-		if (poll(&pfd, 1, poll_timeout(d)) > 0)
-			while (read(wake_fds[0], buf, sizeof buf) > 0)
-				;
-		if (stop_flag)
+	while (!rg_wake_stopping()) {
+		poll(&pfd, 1, poll_timeout(d));
+		unsigned flags = rg_wake_take();
+		if (flags & RG_WAKE_STOP)
 			break;
-		if (reload_flag) {
-			reload_flag = 0;
+		if (flags & RG_WAKE_RELOAD)
 			reload(d);
-		}
 		handle_events(d, take_all(d));
 		if ((rc = gw_fwd_pump(d->fwd)) < 0) {
 			d->n.db_errors++;
@@ -858,8 +835,7 @@ int gw_daemon_new(struct gwcfg *cfg, const char *config_path, struct gw_daemon *
 		 d->cfg.store_id);
 	snprintf(d->central_status, sizeof d->central_status, "rg/v1/g/%s/status", d->cfg.identity);
 
-	if (pipe(wake_fds) < 0 || fcntl(wake_fds[0], F_SETFL, O_NONBLOCK) < 0 ||
-	    fcntl(wake_fds[1], F_SETFL, O_NONBLOCK) < 0) {
+	if (rg_wake_open() < 0) {
 		rg_error(COMP, "start_failed", "what=pipe error=\"%s\"", strerror(errno));
 		rc = RG_ERR_IO;
 		goto fail;
@@ -909,11 +885,7 @@ void gw_daemon_free(struct gw_daemon *d)
 	gw_spool_close(d->spool);
 	gwcfg_free(&d->cfg);
 	free(d->config_path);
-	for (int i = 0; i < 2; i++)
-		if (wake_fds[i] >= 0) {
-			close(wake_fds[i]);
-			wake_fds[i] = -1;
-		}
+	rg_wake_close();
 	pthread_cond_destroy(&d->room);
 	pthread_mutex_destroy(&d->mu);
 	free(d);

@@ -16,12 +16,10 @@ struct gw_daemon;
  * it). config_path is re-read on reload. RG_ERR_CONFIG for unusable TLS
  * files, other codes for a spool that does not open. */
 int gw_daemon_new(struct gwcfg *cfg, const char *config_path, struct gw_daemon **out);
-/* Run until gw_daemon_signal_stop(); returns 0 after a clean stop. */
+/* Run until RG_WAKE_STOP is posted (common/wake.h: SIGTERM/SIGINT); 0 after a clean stop. */
 int gw_daemon_run(struct gw_daemon *d);
 void gw_daemon_free(struct gw_daemon *d);
 
 /* Async-signal-safe: ask the running daemon to stop / to reload. */
-void gw_daemon_signal_stop(void);
-void gw_daemon_signal_reload(void);
 
 #endif

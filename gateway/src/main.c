@@ -12,6 +12,7 @@
 #include <mosquitto.h>
 
 #include "common/err.h"
+#include "common/wake.h"
 #include "common/log.h"
 #include "gateway.h"
 #include "gateway/gwconfig.h"
@@ -39,23 +40,10 @@ static void usage(FILE *f)
 		   "Exit status: 0 clean stop, 1 runtime failure, 2 bad usage or configuration.\n");
 }
 
-static void on_stop(int sig)
-{
-	(void)sig;
-	gw_daemon_signal_stop();
-}
-
-static void on_hup(int sig)
-{
-	(void)sig;
-	gw_daemon_signal_reload();
-}
-
 int main(int argc, char **argv)
 {
 	const char *path = NULL;
 	struct gw_daemon *d;
-	struct sigaction sa;
 	struct gwcfg cfg;
 	char err[768];
 	int rc;
@@ -91,15 +79,7 @@ int main(int argc, char **argv)
 	if (!getenv("REGULARS_LOG_LEVEL"))
 		rg_log_set_level((enum rg_log_level)cfg.log_level);
 
-	memset(&sa, 0, sizeof sa);
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_stop;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = on_hup;
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
+	rg_wake_signals();
 
 	if ((rc = gw_daemon_new(&cfg, path, &d)) < 0)
 		return rc == RG_ERR_CONFIG ? 2 : 1;
