@@ -883,6 +883,9 @@ void dh_integrity_ok(const char *db_path)
 }
 
 static void needle(struct dh_needle *n, const void *p, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void needle(struct dh_needle *n, const void *p, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 	assert_true(len >= DH_NEEDLE_MIN);

@@ -261,7 +261,7 @@ static void on_screen(struct sx_dev *d, const char *data)
 	d->q_head = (d->q_head + 1) % SX_TAPS_WINDOW;
 	d->q_len--;
 	d->last_screen_ms = dh_now_ms();
-	struct rg_uuid id;
+	struct rg_uuid id = {0};
 	if (!cJSON_IsString(iid) || rg_uuid_parse(iid->valuestring, &id) < 0)
 		fail_msg("%s: a %s screen without an interaction id: %s", d->id, st->valuestring,
 			 data);
