@@ -95,25 +95,30 @@ static int64_t now_ms(const struct web_sessions *t)
 	return rg_clock_mono_ns(t->clock) / 1000000;
 }
 
-int web__session_login(struct web_sessions *t, const char *pin, const char *pin_hash,
-		       char id_out[WEB_SESSION_ID_LEN + 1])
+int web__login_begin(struct web_sessions *t, const char *pin_hash)
+{
+	if (!pin_hash)
+		return RG_ERR_STATE;
+	return t->locked_until_ms > now_ms(t) ? RG_ERR_AGAIN : 0;
+}
+
+int web__login_finish(struct web_sessions *t, int verify_rc, char id_out[WEB_SESSION_ID_LEN + 1])
 {
 	int64_t now = now_ms(t);
 	uint8_t raw[WEB_SESSION_ID_LEN / 2];
 	struct web_session *slot = NULL;
 	int rc;
 
-	if (!pin_hash)
-		return RG_ERR_STATE;
-	if (t->locked_until_ms > now)
-		return RG_ERR_AGAIN;
-	if ((rc = web_pin_verify(pin, pin_hash)) < 0) {
-		if (rc == RG_ERR_VERIFY && ++t->failures >= WEB_LOGIN_MAX_FAILURES) {
+	if (verify_rc < 0) {
+		if (verify_rc == RG_ERR_VERIFY && ++t->failures >= WEB_LOGIN_MAX_FAILURES) {
 			t->locked_until_ms = now + WEB_LOGIN_LOCKOUT_MS;
 			t->failures = 0;
 		}
-		return rc;
+		return verify_rc;
 	}
+	/* Other attempts ran while this PIN was checked; one may have locked us out. */
+	if (t->locked_until_ms > now)
+		return RG_ERR_AGAIN;
 	t->failures = 0;
 	/* Reuse a free or expired slot, else evict the oldest login. */
 	for (size_t i = 0; i < WEB_SESSIONS_MAX; i++) {

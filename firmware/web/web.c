@@ -341,13 +341,25 @@ static enum MHD_Result handle_session(struct web_server *s, struct MHD_Connectio
 		cJSON_Delete(j);
 		return send_error(c, 400, "bad_request", "expected {\"pin\": \"...\"}");
 	}
+	/* The PIN check (PBKDF2, ~0.1 s) runs without the lock, so screens keep
+	 * streaming while someone logs in. */
+	char *hash = NULL;
 	pthread_mutex_lock(&s->lock);
-	rc = web__session_login(&s->sessions, pin->valuestring, s->pin_hash, id);
-	if (rc == 0)
-		s->logins_ok++;
-	else if (rc == RG_ERR_VERIFY)
-		s->logins_failed++;
+	rc = web__login_begin(&s->sessions, s->pin_hash);
+	if (rc == 0 && !(hash = strdup(s->pin_hash)))
+		rc = RG_ERR_NOMEM;
 	pthread_mutex_unlock(&s->lock);
+	if (rc == 0) {
+		int verified = web_pin_verify(pin->valuestring, hash);
+		free(hash);
+		pthread_mutex_lock(&s->lock);
+		rc = web__login_finish(&s->sessions, verified, id);
+		if (rc == 0)
+			s->logins_ok++;
+		else if (rc == RG_ERR_VERIFY)
+			s->logins_failed++;
+		pthread_mutex_unlock(&s->lock);
+	}
 	cJSON_Delete(j);
 	if (rc == RG_ERR_AGAIN) {
 		rg_warn("web", "login_locked", "reason=too_many_failures");

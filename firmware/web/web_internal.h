@@ -30,10 +30,13 @@ struct web_sessions {
 };
 
 void web__sessions_init(struct web_sessions *t, const struct rg_clock *clock, int idle_s, int max_s);
-/* 0 and a new session id; RG_ERR_VERIFY wrong PIN; RG_ERR_AGAIN locked out;
- * RG_ERR_STATE no PIN configured. Not thread-safe: the caller locks. */
-int web__session_login(struct web_sessions *t, const char *pin, const char *pin_hash,
-		       char id_out[WEB_SESSION_ID_LEN + 1]);
+/* A login in two steps, so the slow PIN check (PBKDF2) runs without the
+ * caller's lock; both steps need it. begin: 0 may try, RG_ERR_STATE no PIN
+ * configured, RG_ERR_AGAIN locked out. finish, with web_pin_verify's result:
+ * 0 and a new session id; RG_ERR_VERIFY (a failure counted; the fifth locks
+ * logins out); RG_ERR_AGAIN if a lockout began meanwhile. */
+int web__login_begin(struct web_sessions *t, const char *pin_hash);
+int web__login_finish(struct web_sessions *t, int verify_rc, char id_out[WEB_SESSION_ID_LEN + 1]);
 const struct web_session *web__session_check(struct web_sessions *t, const char *id);
 void web__session_logout(struct web_sessions *t, const char *id);
 
