@@ -111,7 +111,7 @@ static int parse_root(const cJSON *root, struct gwcfg *c, char *err, size_t errc
 	    "forward",	"known_devices", "stats_interval_s", "log_level",      NULL};
 	static const char *const tls_keys[] = {"ca_file", "cert_file", "key_file", NULL};
 	static const char *const spool_keys[] = {"path", "budget_bytes", NULL};
-	static const char *const fwd_keys[] = {"window", "resend_ms", NULL};
+	static const char *const fwd_keys[] = {"window", "resend_ms", "reconnect_max_ms", NULL};
 	char m[RG_JSON_ERR_MAX];
 	const cJSON *o;
 	const char *s;
@@ -174,6 +174,10 @@ static int parse_root(const cJSON *root, struct gwcfg *c, char *err, size_t errc
 		if (rg_json_opt_int(o, "resend_ms", 100, 3600000, &v, m, sizeof m) < 0)
 			return nested("forward", m, err, errcap);
 		c->resend_ms = (int)v;
+		v = c->reconnect_max_ms;
+		if (rg_json_opt_int(o, "reconnect_max_ms", 1000, 300000, &v, m, sizeof m) < 0)
+			return nested("forward", m, err, errcap);
+		c->reconnect_max_ms = (int)v;
 	}
 
 	v = c->stats_interval_s;
@@ -206,6 +210,7 @@ int gwcfg_parse(const char *json, size_t len, struct gwcfg *out, char *err, size
 	out->budget_bytes = INT64_C(1) << 30;
 	out->forward_window = 64;
 	out->resend_ms = 30000;
+	out->reconnect_max_ms = 10000;
 	out->stats_interval_s = 60;
 	out->log_level = RG_LOG_INFO;
 	if (!json)
@@ -265,6 +270,8 @@ int gwcfg_reload_check(const struct gwcfg *old, const struct gwcfg *n, char *err
 		key = "tls";
 	else if (strcmp(old->spool_path, n->spool_path))
 		key = "spool.path";
+	else if (old->reconnect_max_ms != n->reconnect_max_ms)
+		key = "forward.reconnect_max_ms";
 	if (!key)
 		return 0;
 	if (err && errcap)

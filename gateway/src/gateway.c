@@ -791,6 +791,10 @@ static int client(struct gw_daemon *d, const char *name, const struct gwcfg_brok
 	    .cert_file = d->cfg.cert_file,
 	    .key_file = d->cfg.key_file,
 	    .clean_start = false,
+	    /* After an outage, the backlog waits for the reconnect: cap the
+	     * backoff lower than rg_mqtt's default (full jitter still spreads
+	     * 2000 stores' reconnects). */
+	    .backoff_max_ms = d->cfg.reconnect_max_ms,
 	    .will_topic = will_topic,
 	    .will_payload = offline,
 	    .will_len = sizeof offline - 1,

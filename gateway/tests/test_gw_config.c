@@ -43,6 +43,7 @@ static void a_minimal_config_gets_the_documented_defaults(void **state)
 	assert_int_equal(c.budget_bytes, INT64_C(1) << 30);
 	assert_int_equal(c.forward_window, 64);
 	assert_int_equal(c.resend_ms, 30000);
+	assert_int_equal(c.reconnect_max_ms, 10000);
 	assert_int_equal(c.stats_interval_s, 60);
 	assert_int_equal(c.log_level, RG_LOG_INFO);
 	assert_int_equal(c.n_devices, 0);
@@ -58,13 +59,14 @@ static void every_key_is_read(void **state)
 	char err[256] = "";
 	(void)state;
 	assert_int_equal(parse(MIN_DOC ",\"identity\":\"gw-0042\","
-				       "\"forward\":{\"window\":8,\"resend_ms\":1500},"
+				       "\"forward\":{\"window\":8,\"resend_ms\":1500,\"reconnect_max_ms\":2000},"
 				       "\"known_devices\":[\"dev-a\",\"dev-b\"],"
 				       "\"stats_interval_s\":5,\"log_level\":\"debug\"}",
 			       &c, err),
 			 0);
 	assert_int_equal(c.forward_window, 8);
 	assert_int_equal(c.resend_ms, 1500);
+	assert_int_equal(c.reconnect_max_ms, 2000);
 	assert_int_equal(c.stats_interval_s, 5);
 	assert_int_equal(c.log_level, RG_LOG_DEBUG);
 	assert_int_equal(c.n_devices, 2);

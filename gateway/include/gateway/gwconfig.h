@@ -37,6 +37,7 @@ struct gwcfg {
 	int64_t budget_bytes; /* default 1 GiB, at least 1 MiB */
 	int forward_window;   /* batches forwarded and not yet acked; default 64 */
 	int resend_ms;	      /* re-forward an unacked batch after; default 30000 */
+	int reconnect_max_ms; /* cap of the brokers' reconnect backoff; default 10000 */
 	int stats_interval_s; /* periodic stats line; default 60 */
 	int log_level;	      /* enum rg_log_level; default info */
 	/* NULL-free list of accepted device identities; n_devices 0 = any device
