@@ -92,7 +92,7 @@ static void dump_tail(const char *what, const char *path)
 
 /* Run a tool to its end (bounded); its output goes to log. Returns the exit
  * status. */
-static int run_tool(const char *log, int timeout_ms, const char *const argv[])
+int sx_run_tool(const char *log, int timeout_ms, const char *const argv[])
 {
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -812,11 +812,12 @@ static void dev_setup(struct sx_world *w, struct sx_dev *d, const struct sx_dev_
 	    "  \"screen\": {\"idle_after_ms\": 600000},\n"
 	    "  \"uplink\": {\"host\": \"localhost\", \"port\": %u, \"ca_file\": \"%s\",\n"
 	    "             \"cert_file\": \"%s\", \"key_file\": \"%s\", \"batch_max\": %d,\n"
-	    "             \"resend_ms\": %d, \"lookup_timeout_ms\": %d}\n"
+	    "             \"resend_ms\": %d, \"lookup_timeout_ms\": %d}%s%s%s\n"
 	    "}\n",
 	    d->id, d->handheld ? "handheld" : "kiosk", e->db, e->keys, e->sock, w->ui_dir,
 	    tb_broker_port(w->store), ca, crt, key, d->batch_max, d->resend_ms,
-	    d->lookup_timeout_ms);
+	    d->lookup_timeout_ms, o->config_trust ? ",\n  \"config\": {\"trust_anchor\": \"" : "",
+	    o->config_trust ? o->config_trust : "", o->config_trust ? "\"}" : "");
 	assert_true(n > 0 && (size_t)n < sizeof cfg);
 	write_text(e->config, cfg);
 
@@ -825,7 +826,7 @@ static void dev_setup(struct sx_world *w, struct sx_dev *d, const struct sx_dev_
 		snprintf(log, sizeof log, "%s/seed.log", e->dir);
 		const char *argv[] = {w->ctl_bin, "device",    "seed", "--config",
 				      e->config,  "--file", w->customers, NULL};
-		if (run_tool(log, 120000, argv) != 0) {
+		if (sx_run_tool(log, 120000, argv) != 0) {
 			dump_tail("regularsctl device seed", log);
 			fail_msg("regularsctl device seed failed for %s", d->id);
 		}
@@ -855,6 +856,8 @@ void sx_world_create(struct sx_world *w, char **argv, const struct sx_world_opts
 	snprintf(w->dir, sizeof w->dir, "%s", tb_env_dir(w->env));
 	assert_int_equal(tb_env_issue(w->env, PKI_KIND_GATEWAY, SX_GW, SX_STORE), 0);
 	assert_int_equal(tb_env_issue(w->env, PKI_KIND_CLOUD, SX_CLOUD, NULL), 0);
+	if (o->it_identity)
+		assert_int_equal(tb_env_issue(w->env, PKI_KIND_IT, o->it_identity, NULL), 0);
 	/* Every identity before the brokers start: their ACLs are generated then. */
 	for (int i = 0; i < o->n_devs; i++)
 		assert_int_equal(tb_env_issue(w->env, PKI_KIND_DEVICE, o->devs[i].id, SX_STORE), 0);
@@ -879,7 +882,7 @@ void sx_world_create(struct sx_world *w, char **argv, const struct sx_world_opts
 	{
 		const char *a[] = {w->ctl_bin, "customers", "generate", "--count", count,
 				   "--seed",   "7",		"--out",     w->customers, NULL};
-		if (run_tool(log, 60000, a) != 0) {
+		if (sx_run_tool(log, 60000, a) != 0) {
 			dump_tail("tools", log);
 			fail_msg("regularsctl customers generate failed");
 		}
@@ -902,7 +905,7 @@ void sx_world_create(struct sx_world *w, char **argv, const struct sx_world_opts
 	{
 		const char *a[] = {w->cloud_bin, "--config", w->cloud_cfg, "--seed", w->customers,
 				   NULL};
-		if (run_tool(log, 120000, a) != 0) {
+		if (sx_run_tool(log, 120000, a) != 0) {
 			dump_tail("tools", log);
 			fail_msg("regulars-cloud --seed failed");
 		}
@@ -921,11 +924,13 @@ void sx_world_create(struct sx_world *w, char **argv, const struct sx_world_opts
 		     "\"tls\":{\"ca_file\":\"%s\",\"cert_file\":\"%s\",\"key_file\":\"%s\"},"
 		     "\"spool\":{\"path\":\"%s\"},"
 		     "\"forward\":{\"window\":%d,\"resend_ms\":%d},"
-		     "\"stats_interval_s\":5}\n",
+		     "\"stats_interval_s\":5%s%s%s}\n",
 		     tb_broker_port(w->store),
 		     w->wan ? fp_port(w->wan) : tb_broker_port(w->central), ca, crt, key,
 		     w->gw_spool, o->gw_window ? o->gw_window : 64,
-		     o->gw_resend_ms ? o->gw_resend_ms : 2000);
+		     o->gw_resend_ms ? o->gw_resend_ms : 2000,
+		     o->gw_config_trust ? ",\"config\":{\"trust_anchor\":\"" : "",
+		     o->gw_config_trust ? o->gw_config_trust : "", o->gw_config_trust ? "\"}" : "");
 	assert_true(n > 0 && (size_t)n < sizeof text);
 	write_text(w->gw_cfg, text);
 
