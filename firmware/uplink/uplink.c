@@ -198,10 +198,14 @@ static void on_connect(void *ctx, bool session_present)
 	/* Subscribing again is harmless with a kept session and needed without. */
 	if (rg_mqtt_subscribe(u->mq, u->topic_down, 1) < 0)
 		rg_warn(COMP, "subscribe_failed", "filter=%s", u->topic_down);
-	/* Retained documents come with every subscribe: the latest of each
-	 * scope reaches a device that was away (the daemon ignores repeats). */
-	if (u->on_config && (rg_mqtt_subscribe(u->mq, u->topic_cfg_store, 1) < 0 ||
-			     rg_mqtt_subscribe(u->mq, u->topic_cfg_dev, 1) < 0))
+	/* Configuration is state, not a stream of events: the retained document
+	 * of each scope comes with every subscribe, so a device that was away
+	 * gets the latest one (the daemon ignores repeats). QoS 0 so that the
+	 * broker does not also queue, in the kept session, every version pushed
+	 * while the device was away; a delivery lost to a dropped link comes
+	 * back retained with the next connect's subscribe. */
+	if (u->on_config && (rg_mqtt_subscribe(u->mq, u->topic_cfg_store, 0) < 0 ||
+			     rg_mqtt_subscribe(u->mq, u->topic_cfg_dev, 0) < 0))
 		rg_warn(COMP, "subscribe_failed", "filter=%s", u->topic_cfg_store);
 	publish_status(u, true);
 	pthread_mutex_lock(&u->mu);

@@ -72,12 +72,19 @@ static char *slurp(const char *path, size_t *len)
 	return b;
 }
 
-bool sx_log_has(const char *path, const char *needle)
+size_t sx_log_count(const char *path, const char *needle)
 {
 	char *log = slurp(path, NULL);
-	bool found = log && strstr(log, needle);
+	size_t n = 0;
+	for (const char *p = log; p && (p = strstr(p, needle)); p++)
+		n++;
 	free(log);
-	return found;
+	return n;
+}
+
+bool sx_log_has(const char *path, const char *needle)
+{
+	return sx_log_count(path, needle) > 0;
 }
 
 /* The last lines of a log file on stderr, for failure messages. */
@@ -229,15 +236,22 @@ void sx_gw_start(struct sx_world *w)
 	proc_spawn(&w->gw, argv);
 }
 
-void sx_wait_log(struct sx_world *w, const char *path, const char *needle, int timeout_ms)
+void sx_wait_log_n(struct sx_world *w, const char *path, const char *needle, size_t n,
+		   int timeout_ms)
 {
-	for (int64_t end = dh_now_ms() + timeout_ms; !sx_log_has(path, needle);) {
+	for (int64_t end = dh_now_ms() + timeout_ms; sx_log_count(path, needle) < n;) {
 		if (dh_now_ms() > end) {
 			dump_tail("log", path);
-			fail_msg("no \"%s\" in %s within %d ms", needle, path, timeout_ms);
+			fail_msg("fewer than %zu \"%s\" in %s within %d ms", n, needle, path,
+				 timeout_ms);
 		}
 		sx_pump(w, 20);
 	}
+}
+
+void sx_wait_log(struct sx_world *w, const char *path, const char *needle, int timeout_ms)
+{
+	sx_wait_log_n(w, path, needle, 1, timeout_ms);
 }
 
 /* ---- devices ---- */

@@ -126,8 +126,12 @@ int sx_proc_term(struct sx_proc *p, int timeout_ms); /* SIGTERM + reap: exit sta
 /* Fails the test if the child died on its own (a crash). */
 void sx_proc_check(struct sx_proc *p);
 bool sx_log_has(const char *path, const char *needle);
+size_t sx_log_count(const char *path, const char *needle); /* occurrences */
 /* Wait (bounded) for needle in the log, pumping the devices meanwhile. */
 void sx_wait_log(struct sx_world *w, const char *path, const char *needle, int timeout_ms);
+/* The same, until the needle occurs at least n times. */
+void sx_wait_log_n(struct sx_world *w, const char *path, const char *needle, size_t n,
+		   int timeout_ms);
 
 void sx_dev_start(struct sx_dev *d);
 void sx_dev_kill(struct sx_dev *d);		     /* SIGKILL; in-flight taps counted */
