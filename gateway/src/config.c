@@ -301,8 +301,6 @@ int gwcfg_reload_check(const struct gwcfg *old, const struct gwcfg *n, char *err
 		key = "tls";
 	else if (strcmp(old->spool_path, n->spool_path))
 		key = "spool.path";
-	else if (old->reconnect_max_ms != n->reconnect_max_ms)
-		key = "forward.reconnect_max_ms";
 	else if (old->has_config != n->has_config || strcmp(old->config_anchor, n->config_anchor) ||
 		 strcmp(old->config_state, n->config_state))
 		key = "config";

@@ -759,9 +759,8 @@ static int effective(const struct gw_daemon *d, struct gwcfg *out, char *err, si
 }
 
 /* Put file + pushed settings in force, through the same rule as a SIGHUP
- * (gwcfg_reload_check). The brokers' reconnect cap is fixed when their
- * clients are made: a new value waits for the next start, where the
- * persisted settings are applied before the clients exist. */
+ * (gwcfg_reload_check). At start the persisted settings are applied before
+ * the broker clients exist, and the clients are made with them. */
 static void apply_config(struct gw_daemon *d, const char *event)
 {
 	struct gwcfg n;
@@ -770,11 +769,6 @@ static void apply_config(struct gw_daemon *d, const char *event)
 		rg_error(COMP, "config_apply_failed", "error=%s action=kept_running_config",
 			 rg_log_quote(q, sizeof q, err));
 		return;
-	}
-	if (n.reconnect_max_ms != d->cfg.reconnect_max_ms) {
-		rg_warn(COMP, "restart_needed", "key=forward.reconnect_max_ms value=%d running=%d",
-			n.reconnect_max_ms, d->cfg.reconnect_max_ms);
-		n.reconnect_max_ms = d->cfg.reconnect_max_ms;
 	}
 	if (gwcfg_reload_check(&d->cfg, &n, err, sizeof err) < 0) {
 		rg_error(COMP, "config_apply_failed", "error=%s action=kept_running_config",
@@ -788,11 +782,15 @@ static void apply_config(struct gw_daemon *d, const char *event)
 		rg_log_set_level((enum rg_log_level)d->cfg.log_level);
 	gw_spool_set_budget(d->spool, d->cfg.budget_bytes);
 	gw_fwd_set_limits(d->fwd, d->cfg.forward_window, d->cfg.resend_ms);
+	if (d->store)
+		rg_mqtt_set_backoff_max(d->store, d->cfg.reconnect_max_ms);
+	if (d->central)
+		rg_mqtt_set_backoff_max(d->central, d->cfg.reconnect_max_ms);
 	rg_info(COMP, event,
-		"budget_bytes=%lld window=%d resend_ms=%d known_devices=%zu stats_interval_s=%d "
-		"log_level=%s",
+		"budget_bytes=%lld window=%d resend_ms=%d reconnect_max_ms=%d known_devices=%zu "
+		"stats_interval_s=%d log_level=%s",
 		(long long)d->cfg.budget_bytes, d->cfg.forward_window, d->cfg.resend_ms,
-		d->cfg.n_devices, d->cfg.stats_interval_s, level_name(d->cfg.log_level));
+		d->cfg.reconnect_max_ms, d->cfg.n_devices, d->cfg.stats_interval_s, level_name(d->cfg.log_level));
 }
 
 static void reload(struct gw_daemon *d)

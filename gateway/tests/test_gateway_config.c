@@ -639,9 +639,11 @@ static void the_gateway_applies_a_signed_store_document_and_reports_a_bad_one(vo
 
 	/* The gateway's own device document wins over the store's, and is not
 	 * relayed to the store broker. */
-	char *g1 = doc(f, 0, "device", GW, 1, "{\"gateway\":{\"forward\":{\"resend_ms\":5000}}}");
+	char *g1 = doc(f, 0, "device", GW, 1,
+		       "{\"gateway\":{\"forward\":{\"resend_ms\":5000,\"reconnect_max_ms\":2500}}}");
 	it_publish(f, C_GW, g1);
-	wait_log(f, "resend_ms=5000", 1);
+	wait_log(f, "resend_ms=5000 reconnect_max_ms=2500", 1); /* live, no restart_needed */
+	assert_int_equal(log_count(f, "event=restart_needed"), 0);
 
 	/* A restart runs the applied settings before it reaches a broker. */
 	assert_int_equal(gw_stop(f), 0);

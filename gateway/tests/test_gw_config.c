@@ -136,8 +136,8 @@ static void reload_accepts_tunables_and_refuses_restart_only_keys(void **state)
 	char err[256] = "";
 	(void)state;
 	assert_int_equal(parse(MIN_DOC "}", &a, err), 0);
-	assert_int_equal(parse(MIN_DOC ",\"forward\":{\"window\":3},\"known_devices\":[\"d\"],"
-				       "\"log_level\":\"warn\"}",
+	assert_int_equal(parse(MIN_DOC ",\"forward\":{\"window\":3,\"reconnect_max_ms\":900},"
+				       "\"known_devices\":[\"d\"],\"log_level\":\"warn\"}",
 			       &b, err),
 			 0);
 	assert_int_equal(gwcfg_reload_check(&a, &b, err, sizeof err), 0);
