@@ -79,6 +79,7 @@ GW=gw-$STORE
 CLOUD=cloud-1
 KIOSK=dev-$STORE-k1
 HANDHELD=dev-$STORE-h1
+IT=it-demo
 PIN=1234
 N_CUSTOMERS=1000 # all of them at central
 N_LOCAL=900      # the devices' local seed: 901..1000 are known only at central
@@ -380,7 +381,7 @@ cust_card() { sed 's/.*{"type":"loyalty","value":"\([0-9]*\)"}.*/\1/'; }
 cust_uid() { sed -n 's/.*{"type":"nfc_uid","value":"\([0-9A-Fa-f]*\)"}.*/\1/p'; }
 
 # ---- 1. PKI ----
-step "PKI: tenant CA \"$TENANT\"; certificates for broker-$STORE, broker-central, $GW, $CLOUD, $KIOSK (kiosk), $HANDHELD (handheld)"
+step "PKI: tenant CA \"$TENANT\"; certificates for broker-$STORE, broker-central, $GW, $CLOUD, $KIOSK (kiosk), $HANDHELD (handheld), $IT (IT); config-signing keys alice, bob, carol (2 of 3)"
 quiet "$CTL" pki init --dir "$PKI" --tenant "$TENANT"
 quiet "$CTL" pki issue --dir "$PKI" --kind broker --id "broker-$STORE" --store "$STORE" --san localhost --san 127.0.0.1
 quiet "$CTL" pki issue --dir "$PKI" --kind broker --id broker-central --san localhost --san 127.0.0.1
@@ -388,6 +389,24 @@ quiet "$CTL" pki issue --dir "$PKI" --kind gateway --id "$GW" --store "$STORE"
 quiet "$CTL" pki issue --dir "$PKI" --kind cloud --id "$CLOUD"
 quiet "$CTL" pki issue --dir "$PKI" --kind device --id "$KIOSK" --store "$STORE"
 quiet "$CTL" pki issue --dir "$PKI" --kind device --id "$HANDHELD" --store "$STORE"
+quiet "$CTL" pki issue --dir "$PKI" --kind it --id "$IT"
+# Pushed configuration (docs/config.md): three signers, any two of them
+# together may reconfigure the store; the anchor goes to every receiver.
+for signer in alice bob carol; do
+	mkdir -p "$DIR/it/$signer"
+	quiet "$CTL" config keygen --out "$DIR/it/$signer" --name "$signer"
+done
+ANCHOR=$DIR/it/config-trust.json
+quiet "$CTL" config anchor --tenant "$TENANT" --threshold 2 --out "$ANCHOR" \
+	"$DIR/it/alice/alice.pub" "$DIR/it/bob/bob.pub" "$DIR/it/carol/carol.pub"
+# A tenant document for IT to sign and push: a new kiosk greeting.
+ISSUED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+EXPIRES=$(date -u -d '+90 days' +%Y-%m-%dT%H:%M:%SZ) || die "date -d is needed (GNU coreutils)"
+cat >"$DIR/it/greeting.json" <<EOF
+{"type": "regulars-config", "tenant": "$TENANT", "scope": "tenant", "version": 1,
+ "issued": "$ISSUED", "expires": "$EXPIRES",
+ "settings": {"screen": {"text": {"en": {"greeting": "Lovely to see you again, {name}!"}}}}}
+EOF
 
 # ---- 2. brokers ----
 step "Brokers: central and store Mosquitto (mutual TLS, MQTT v5) on free ports of 127.0.0.1"
@@ -440,6 +459,7 @@ cat >"$DIR/gateway/gateway.json" <<EOF
   "spool": {"path": "$DIR/gateway/spool.db", "budget_bytes": 268435456},
   "forward": {"window": 64, "resend_ms": 10000},
   "known_devices": ["$KIOSK", "$HANDHELD"],
+  "config": {"trust_anchor": "$ANCHOR"},
   "stats_interval_s": 15,
   "log_level": "info"
 }
@@ -469,7 +489,8 @@ device_config() {
              "ca_file": "$PKI/ca.crt",
              "cert_file": "$PKI/$2.crt",
              "key_file": "$PKI/$2.key",
-             "resend_ms": 10000, "lookup_timeout_ms": 3000}
+             "resend_ms": 10000, "lookup_timeout_ms": 3000},
+  "config": {"trust_anchor": "$ANCHOR"}
 }
 EOF
 	quiet "$CTL" device provision --config "$DIR/$1/device.json" --tenant-key-file "$DIR/tenant.key"
@@ -627,6 +648,27 @@ PY
 	until_ok 30 "the handheld's outbox did not drain after the note" drained handheld
 	echo "  kiosk page served; staff PIN $PIN logs in on the handheld; its note reached central"
 
+	# Pushed configuration: two of the three signers sign a new greeting,
+	# IT pushes it through the central broker, the gateway relays it and
+	# both devices apply it live; config status shows it.
+	SIGNED=$DIR/it/greeting.signed
+	quiet "$CTL" config sign --key "$DIR/it/alice/alice.key" --out "$SIGNED" "$DIR/it/greeting.json"
+	quiet "$CTL" config sign --key "$DIR/it/bob/bob.key" --envelope "$SIGNED" --out "$SIGNED" \
+		"$DIR/it/greeting.json"
+	quiet "$CTL" config verify --trust "$ANCHOR" "$SIGNED"
+	quiet "$CTL" config push --broker "127.0.0.1:$CENTRAL_PORT" --ca "$PKI/ca.crt" \
+		--cert "$PKI/$IT.crt" --key "$PKI/$IT.key" "$SIGNED"
+	applied() { grep -q "event=config_applied scope=tenant version=1 " "$DIR/logs/$1.log"; }
+	until_ok 30 "the kiosk did not apply the pushed greeting" applied kiosk
+	until_ok 30 "the handheld did not apply the pushed greeting" applied handheld
+	reported() {
+		"$CTL" config status --broker "127.0.0.1:$CENTRAL_PORT" --ca "$PKI/ca.crt" \
+			--cert "$PKI/$IT.crt" --key "$PKI/$IT.key" --wait-ms 1000 2>/dev/null |
+			grep -Eq "^$KIOSK +$GW +online +tenant +1 +applied "
+	}
+	until_ok 30 "regularsctl config status does not show the kiosk running tenant v1" reported
+	echo "  greeting signed by 2 of 3 keys, pushed by $IT: applied live on both devices, shown by config status"
+
 	out=$("$CTL" tap --socket "$DIR/kiosk.sock" barcode "$B_CARD" 2>&1) || true
 	[ "$out" = ok ] || die "check failed: the reader refused a bad-check-digit scan itself: $out"
 	until_ok 30 "the kiosk's outbox did not drain after a refused card" drained kiosk
@@ -680,6 +722,14 @@ Open a screen, then present a card (copy and paste):
   $T $DIR/handheld.sock nfc $U_UID
   # $R_NAME ($R_ID), known only at central: remote lookup through the gateway
   $T $DIR/kiosk.sock barcode $R_CARD
+
+Push a configuration (docs/config.md): alice and bob sign a new kiosk greeting, IT pushes it,
+the next tap on the kiosk shows it (no restart), and config status shows who runs what:
+  $SHOWCTL config sign --key $DIR/it/alice/alice.key --out $DIR/it/greeting.signed $DIR/it/greeting.json
+  $SHOWCTL config sign --key $DIR/it/bob/bob.key --envelope $DIR/it/greeting.signed --out $DIR/it/greeting.signed $DIR/it/greeting.json
+  $SHOWCTL config verify --trust $DIR/it/config-trust.json $DIR/it/greeting.signed
+  $SHOWCTL config push --broker 127.0.0.1:$CENTRAL_PORT --ca $PKI/ca.crt --cert $PKI/$IT.crt --key $PKI/$IT.key $DIR/it/greeting.signed
+  $SHOWCTL config status --broker 127.0.0.1:$CENTRAL_PORT --ca $PKI/ca.crt --cert $PKI/$IT.crt --key $PKI/$IT.key
 
 Watch the sync:
   $SHOWCTL device outbox --config $DIR/kiosk/device.json   # waiting for central's ack

@@ -92,9 +92,59 @@ static char *consent_read(const cJSON *body)
 	return text;
 }
 
-void cloud__effect_read(const struct rg_wire_item *it, struct cloud__effect *e)
+/* Kind names: the wire's kinds keep their names; the extra kinds only
+ * imports carry (docs/import.md) follow them. */
+static const char *const extra_kinds[CLOUD_KIND__COUNT - RG_KIND__COUNT] = {
+    "order", "visit", "episode_assigned", "points_earned"};
+
+const char *cloud__kind_name(int kind)
 {
-	const cJSON *b = it->body;
+	if (kind >= 0 && kind < RG_KIND__COUNT)
+		return rg_kind_name((enum rg_kind)kind);
+	if (kind >= RG_KIND__COUNT && kind < CLOUD_KIND__COUNT)
+		return extra_kinds[kind - RG_KIND__COUNT];
+	return "unknown";
+}
+
+int cloud__kind_parse(const char *name)
+{
+	int k;
+	if (!name)
+		return RG_ERR_INVAL;
+	if ((k = rg_kind_parse(name)) >= 0)
+		return k;
+	for (int i = RG_KIND__COUNT; i < CLOUD_KIND__COUNT; i++)
+		if (!strcmp(name, extra_kinds[i - RG_KIND__COUNT]))
+			return i;
+	return RG_ERR_NOTFOUND;
+}
+
+/* What an import may carry: what a person did on a channel. Device-only
+ * kinds (identified at a reader, unknown identifiers, card links, erasure
+ * requests, telemetry) are not interactions of other channels. */
+int cloud_import_kind_valid(const char *name)
+{
+	static const char *const ok[] = {
+	    "order",	       "note",		   "visit",	       "episode_opened",
+	    "episode_assigned", "episode_updated", "episode_resolved", "points_earned",
+	    "points_redeemed", "consent_changed", "preference_changed"};
+	for (size_t i = 0; name && i < sizeof ok / sizeof ok[0]; i++)
+		if (!strcmp(name, ok[i]))
+			return 1;
+	return 0;
+}
+
+static int points_read(const cJSON *b, int64_t *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "points");
+	int ok = cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 1e9 &&
+		 v->valuedouble == (double)(int64_t)v->valuedouble;
+	*out = ok ? (int64_t)v->valuedouble : 0;
+	return ok;
+}
+
+void cloud__effect_read(int kind, const cJSON *b, bool has_token, struct cloud__effect *e)
+{
 	const cJSON *v;
 
 	memset(e, 0, sizeof *e);
@@ -105,15 +155,26 @@ void cloud__effect_read(const struct rg_wire_item *it, struct cloud__effect *e)
 	if (!e->department)
 		e->department = "";
 	e->usable = true;
-	switch (it->kind) {
+	switch (kind) {
 	case RG_KIND_NOTE:
 		e->summary = str_of(b, "text", 8192);
+		break;
+	case CLOUD_KIND_ORDER:
+		e->summary = str_of(b, "summary", 8192);
 		break;
 	case RG_KIND_EPISODE_OPENED:
 		e->episode = str_of(b, "episode", CLOUD_EPISODE_ID_MAX);
 		e->title = str_of(b, "title", 8192);
 		e->summary = e->title;
 		e->status = "open";
+		e->usable = e->episode && *e->episode;
+		break;
+	case CLOUD_KIND_EPISODE_ASSIGNED:
+		/* the episode moves to e->department (the usable check is made
+		 * once the caller has applied its channel/department override) */
+		e->episode = str_of(b, "episode", CLOUD_EPISODE_ID_MAX);
+		e->summary = str_of(b, "note", 8192);
+		e->assign = true;
 		e->usable = e->episode && *e->episode;
 		break;
 	case RG_KIND_EPISODE_UPDATED:
@@ -144,14 +205,16 @@ void cloud__effect_read(const struct rg_wire_item *it, struct cloud__effect *e)
 		}
 		break;
 	case RG_KIND_POINTS_REDEEMED:
-		v = cJSON_GetObjectItemCaseSensitive(b, "points");
-		e->usable = cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 1e9 &&
-			    v->valuedouble == (double)(int64_t)v->valuedouble;
-		e->points = e->usable ? (int64_t)v->valuedouble : 0;
+		e->usable = points_read(b, &e->points);
+		e->summary = str_of(b, "reason", 8192);
+		break;
+	case CLOUD_KIND_POINTS_EARNED:
+		e->usable = points_read(b, &e->points);
+		e->points = -e->points; /* points_delta -= points: earning adds */
 		e->summary = str_of(b, "reason", 8192);
 		break;
 	case RG_KIND_CARD_LINKED:
-		e->usable = it->has_token;
+		e->usable = has_token;
 		break;
 	default:
 		break;

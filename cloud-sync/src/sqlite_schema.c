@@ -126,9 +126,57 @@ static const char v1_sql[] =
     ");"
     "CREATE INDEX changes_by_profile ON changes(profile_id);";
 
+/* The identity graph (link, merge, unmerge), operator erasure and the
+ * interactions other channels import (docs/cloud.md, "The identity graph"). */
+static const char v2_sql[] =
+    /* A merged-away profile redirects to its survivor. */
+    "ALTER TABLE profiles ADD COLUMN merged_into TEXT;"
+    "CREATE INDEX profiles_by_merged ON profiles(merged_into) WHERE merged_into IS NOT NULL;"
+
+    /* profile_id: whose the token is now (the survivor of any merges);
+     * owner_id: the profile it was linked to. Unmerge moves a token back to
+     * its owner, and an item arriving through it is attributed to the owner. */
+    "ALTER TABLE identifiers ADD COLUMN owner_id TEXT;"
+    "UPDATE identifiers SET owner_id = profile_id;"
+
+    /* Imported interactions name their channel and department; device items
+     * carry them in the body (NULL here). */
+    "ALTER TABLE interactions ADD COLUMN channel TEXT;"
+    "ALTER TABLE interactions ADD COLUMN department TEXT;"
+
+    /* episode_assigned: the department by last-writer-wins on its own stamp. */
+    "ALTER TABLE episodes ADD COLUMN assigned_hlc INTEGER NOT NULL DEFAULT 0;"
+
+    /* merge/unmerge name the other profile; unlink the one that took it. */
+    "ALTER TABLE changes ADD COLUMN other_id TEXT;"
+
+    /* Every merge, for ever: who, when, and (merge_identifiers) what moved. */
+    "CREATE TABLE merges("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  from_id TEXT NOT NULL,"
+    "  into_id TEXT NOT NULL,"
+    "  hlc INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  at_ms INTEGER NOT NULL,"
+    "  moved INTEGER NOT NULL,"
+    "  undone_hlc INTEGER,"
+    "  undone_actor TEXT,"
+    "  undone_ms INTEGER"
+    ");"
+    "CREATE INDEX merges_by_from ON merges(from_id);"
+    "CREATE INDEX merges_by_into ON merges(into_id);"
+    "CREATE TABLE merge_identifiers("
+    "  merge_id INTEGER NOT NULL,"
+    "  token BLOB NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  owner_id TEXT NOT NULL,"
+    "  PRIMARY KEY (merge_id, token)"
+    ") WITHOUT ROWID;";
+
 static const struct rg_migration migrations[] = {
     {1, "central store: profiles, derived state, identifiers, interactions, devices, changes",
      v1_sql, NULL},
+    {2, "identity graph: merges, redirects, identifier owners, imported channels", v2_sql, NULL},
 };
 
 int sq__migrate(struct rg_db *db)

@@ -169,3 +169,125 @@ int cloud_store_unknown_token_get(struct cloud_store *s, const uint8_t token[RG_
 		return RG_ERR_NOSYS;
 	return s->ops->unknown_token_get(s->priv, token, n);
 }
+
+/* ---- the identity graph, erasure, imports (ops version 2) ---- */
+
+static int id_ok(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+	return n >= 1 && n <= RG_WIRE_ID_MAX;
+}
+
+/* A caller without an op struct gets a scratch one (stamp now, by ""). */
+static struct cloud_op *op_or(struct cloud_op *op, struct cloud_op *tmp)
+{
+	if (!op) {
+		memset(tmp, 0, sizeof *tmp);
+		op = tmp;
+	}
+	op->err[0] = '\0';
+	return op;
+}
+
+static int op_by_ok(const struct cloud_op *op)
+{
+	return !op->by || strlen(op->by) <= 64;
+}
+
+int cloud_store_link(struct cloud_store *s, struct cloud_op *op, const char *profile,
+		     const uint8_t token[RG_TOKEN_LEN], const char *type, unsigned flags)
+{
+	struct cloud_op tmp;
+	size_t tl = type ? strlen(type) : 0;
+	op = op_or(op, &tmp);
+	if (!s || !id_ok(profile) || !token || tl < 1 || tl > 16 || (flags & ~CLOUD_LINK_MOVE) ||
+	    !op_by_ok(op))
+		return RG_ERR_INVAL;
+	if (!s->ops->link)
+		return RG_ERR_NOSYS;
+	return s->ops->link(s->priv, op, profile, token, type, flags);
+}
+
+int cloud_store_merge(struct cloud_store *s, struct cloud_op *op, const char *from,
+		      const char *into, int64_t *merge_id)
+{
+	struct cloud_op tmp;
+	int64_t scratch;
+	op = op_or(op, &tmp);
+	if (!merge_id)
+		merge_id = &scratch;
+	*merge_id = 0;
+	if (!s || !id_ok(from) || !id_ok(into) || !op_by_ok(op))
+		return RG_ERR_INVAL;
+	if (!s->ops->merge)
+		return RG_ERR_NOSYS;
+	return s->ops->merge(s->priv, op, from, into, merge_id);
+}
+
+int cloud_store_unmerge(struct cloud_store *s, struct cloud_op *op, int64_t merge_id)
+{
+	struct cloud_op tmp;
+	op = op_or(op, &tmp);
+	if (!s || merge_id < 1 || !op_by_ok(op))
+		return RG_ERR_INVAL;
+	if (!s->ops->unmerge)
+		return RG_ERR_NOSYS;
+	return s->ops->unmerge(s->priv, op, merge_id);
+}
+
+int cloud_store_erase(struct cloud_store *s, struct cloud_op *op, const char *profile)
+{
+	struct cloud_op tmp;
+	op = op_or(op, &tmp);
+	if (!s || !id_ok(profile) || !op_by_ok(op))
+		return RG_ERR_INVAL;
+	if (!s->ops->erase)
+		return RG_ERR_NOSYS;
+	return s->ops->erase(s->priv, op, profile);
+}
+
+int cloud_store_import(struct cloud_store *s, const struct cloud_import_item *items, size_t n,
+		       struct cloud_apply_result *r)
+{
+	struct cloud_apply_result tmp;
+	if (!r)
+		r = &tmp;
+	memset(r, 0, sizeof *r);
+	if (!s || (!items && n))
+		return RG_ERR_INVAL;
+	for (size_t i = 0; i < n; i++) {
+		const struct cloud_import_item *it = &items[i];
+		size_t cl = it->channel ? strlen(it->channel) : 0;
+		size_t dl = it->department ? strlen(it->department) : 0;
+		if (!cloud_import_kind_valid(it->kind) || cl < 1 || cl > 16 || dl > 32 ||
+		    !cJSON_IsObject(it->body) ||
+		    (it->profile && *it->profile && !id_ok(it->profile)) ||
+		    (!(it->profile && *it->profile) && !it->has_token))
+			return RG_ERR_INVAL;
+	}
+	if (!n)
+		return 0;
+	if (!s->ops->import)
+		return RG_ERR_NOSYS;
+	return s->ops->import(s->priv, items, n, r);
+}
+
+int cloud_store_identifiers(struct cloud_store *s, const char *profile,
+			    struct cloud_identifier *out, size_t cap)
+{
+	if (!s || !id_ok(profile) || (!out && cap))
+		return RG_ERR_INVAL;
+	if (!s->ops->identifiers)
+		return RG_ERR_NOSYS;
+	return s->ops->identifiers(s->priv, profile, out, cap);
+}
+
+int cloud_store_merges(struct cloud_store *s, const char *profile, struct cloud_merge *out,
+		       size_t cap)
+{
+	if (!s || !id_ok(profile) || (!out && cap))
+		return RG_ERR_INVAL;
+	if (!s->ops->merges)
+		return RG_ERR_NOSYS;
+	return s->ops->merges(s->priv, profile, out, cap);
+}

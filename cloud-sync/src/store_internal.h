@@ -32,13 +32,28 @@ struct cloud__effect {
 	const char *title;
 	const char *status;  /* "open", "waiting", "resolved" */
 	const char *summary; /* note text, episode note or title: shown in recent */
-	int64_t points;	     /* points_redeemed: > 0 */
+	int64_t points;	     /* subtracted from points_delta: > 0 redeemed, < 0 earned */
+	bool assign;	     /* episode_assigned: the episode's department changes */
 	char *consent;	     /* consent_changed: malloc'd JSON array text */
 	const cJSON *prefs;  /* preference_changed: the body (keys other than channel) */
 };
 
-/* Fill e for item it. e->consent must be released with cloud__effect_clear. */
-void cloud__effect_read(const struct rg_wire_item *it, struct cloud__effect *e);
+/* The kinds the store knows: the wire's (enum rg_kind, same values) and
+ * after them those only imports carry (cloud_import_kind_valid). */
+enum cloud__kind {
+	CLOUD_KIND_ORDER = RG_KIND__COUNT, /* a recent interaction (summary) */
+	CLOUD_KIND_VISIT,		   /* counts a visit, like identified */
+	CLOUD_KIND_EPISODE_ASSIGNED,	   /* the episode changes department (LWW) */
+	CLOUD_KIND_POINTS_EARNED,	   /* points_delta += points */
+	CLOUD_KIND__COUNT
+};
+const char *cloud__kind_name(int kind);
+/* The kind named, or RG_ERR_NOTFOUND. */
+int cloud__kind_parse(const char *name);
+
+/* Fill e for an item of kind with body (has_token: the item carries a
+ * token). e->consent must be released with cloud__effect_clear. */
+void cloud__effect_read(int kind, const cJSON *body, bool has_token, struct cloud__effect *e);
 void cloud__effect_clear(struct cloud__effect *e);
 /* 1 if k is a preference key the store keeps ([a-z0-9_]{1,32}, not "channel"). */
 int cloud__pref_key_ok(const char *k);

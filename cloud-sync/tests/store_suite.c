@@ -2,8 +2,10 @@
  * store_suite.c - the shared behaviour suite of the central profile store,
  * only through cloud/store.h: idempotent application, one transaction per
  * batch, the derived state of every kind, last-writer-wins with the device
- * tie-break, the erasure tombstone, the per-device order record, seeding and
- * the change log. Every backend must pass it unchanged.
+ * tie-break, the erasure tombstone, the per-device order record, seeding,
+ * the change log, and the identity graph (link, merge, unmerge), operator
+ * erasure and imported interactions of other channels. Every backend must
+ * pass it unchanged.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -689,6 +691,468 @@ static void one_profile_many_items_in_a_batch(void **state)
 	assert_int_equal(ch[5].hlc.wall_ms, T + 9);
 }
 
+/* ---- the identity graph, erasure, imports ---- */
+
+/* What an operator compares: the rendered body and derived figures. */
+struct snap {
+	char id[RG_WIRE_ID_MAX + 1];
+	char *body;
+	int64_t visits, points, last_seen_ms;
+	int n_ids;
+	uint8_t ids[4][RG_TOKEN_LEN];
+};
+
+static void snap_take(struct sfx *f, const char *id, struct snap *sn)
+{
+	struct cloud_profile p;
+	struct cloud_identifier ci[4];
+	memset(sn, 0, sizeof *sn);
+	assert_int_equal(cloud_store_profile_get(f->s, id, &p), 1);
+	snprintf(sn->id, sizeof sn->id, "%s", p.id);
+	sn->body = strdup(p.body);
+	sn->visits = p.visits;
+	sn->points = p.points;
+	sn->last_seen_ms = p.last_seen_ms;
+	cloud_profile_clear(&p);
+	sn->n_ids = cloud_store_identifiers(f->s, id, ci, 4);
+	assert_true(sn->n_ids >= 0 && sn->n_ids <= 4);
+	for (int i = 0; i < sn->n_ids; i++)
+		memcpy(sn->ids[i], ci[i].token, RG_TOKEN_LEN);
+}
+
+static void snap_equal(const struct snap *a, const struct snap *b)
+{
+	assert_string_equal(a->id, b->id);
+	assert_string_equal(a->body, b->body);
+	assert_int_equal(a->visits, b->visits);
+	assert_int_equal(a->points, b->points);
+	assert_int_equal(a->last_seen_ms, b->last_seen_ms);
+	assert_int_equal(a->n_ids, b->n_ids);
+	for (int i = 0; i < a->n_ids; i++)
+		assert_memory_equal(a->ids[i], b->ids[i], RG_TOKEN_LEN);
+}
+
+static void snap_clear(struct snap *sn)
+{
+	free(sn->body);
+	sn->body = NULL;
+}
+
+/* Two people with a history of every kind that derives state. */
+static void two_histories(struct sfx *f)
+{
+	struct cloud_apply_result r;
+	struct cf_batch cb;
+
+	seed(f, "p-1", 100, "2000000000015");
+	seed(f, "p-2", 50, "2000000000022");
+	cf_batch_begin(&cb, DEV_A, "0042");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 1, "p-1", NULL, "{}");
+	cf_batch_add(&cb, RG_KIND_NOTE, T + 2, "p-1", NULL, "{\"text\":\"one's note\"}");
+	cf_batch_add(&cb, RG_KIND_POINTS_REDEEMED, T + 3, "p-1", NULL, "{\"points\":10}");
+	cf_batch_add(&cb, RG_KIND_CONSENT_CHANGED, T + 4, "p-1", NULL,
+		     "{\"show_in_public\":[\"points\"]}");
+	cf_batch_add(&cb, RG_KIND_PREFERENCE_CHANGED, T + 5, "p-1", NULL, "{\"language\":\"de\"}");
+	cf_batch_add(&cb, RG_KIND_EPISODE_OPENED, T + 6, "p-1", NULL,
+		     "{\"episode\":\"e-1\",\"department\":\"service\",\"title\":\"Repair\"}");
+	apply(f, &cb, &r);
+	cf_batch_begin(&cb, DEV_B, "0043");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 7, "p-2", NULL, "{}");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 8, "p-2", NULL, "{}");
+	cf_batch_add(&cb, RG_KIND_NOTE, T + 9, "p-2", NULL, "{\"text\":\"two's note\"}");
+	cf_batch_add(&cb, RG_KIND_CONSENT_CHANGED, T + 10, "p-2", NULL,
+		     "{\"show_in_public\":[\"orders\"]}");
+	cf_batch_add(&cb, RG_KIND_EPISODE_OPENED, T + 11, "p-2", NULL,
+		     "{\"episode\":\"e-2\",\"department\":\"returns\",\"title\":\"Refund\"}");
+	apply(f, &cb, &r);
+	assert_int_equal(r.applied, 5);
+	/* an edit stamped before p-1's, from a third device */
+	cf_batch_begin(&cb, "dev-0043-c", "0043");
+	cf_batch_add(&cb, RG_KIND_PREFERENCE_CHANGED, T + 3, "p-2", NULL, "{\"language\":\"fr\"}");
+	apply(f, &cb, &r);
+	assert_int_equal(r.applied, 1);
+}
+
+/* A merge makes one person of two (lookups by the absorbed id or card give
+ * the survivor, counters recomputed from the events of both); the unmerge
+ * gives both back exactly as they were, identifiers included. */
+static void merge_then_unmerge_restores_both_exactly(void **state)
+{
+	struct sfx *f = *state;
+	struct snap a0, b0, a1, b1;
+	struct cloud_op op = {.hlc = {.wall_ms = T + 100}, .by = "op-anna"};
+	struct cloud_profile p;
+	struct cloud_merge m[2];
+	uint8_t card2[RG_TOKEN_LEN];
+	int64_t mid = 0;
+	cJSON *j;
+
+	two_histories(f);
+	cf_token("2000000000022", card2);
+	snap_take(f, "p-1", &a0);
+	snap_take(f, "p-2", &b0);
+	assert_int_equal(a0.visits, 1);
+	assert_int_equal(b0.visits, 2);
+
+	assert_int_equal(cloud_store_merge(f->s, &op, "p-2", "p-1", &mid), 0);
+	assert_true(mid > 0);
+	assert_string_equal(op.err, "");
+	/* the absorbed id and card answer with the survivor */
+	assert_int_equal(cloud_store_profile_get(f->s, "p-2", &p), 1);
+	assert_string_equal(p.id, "p-1");
+	cloud_profile_clear(&p);
+	assert_int_equal(cloud_store_profile_by_token(f->s, card2, &p), 1);
+	assert_string_equal(p.id, "p-1");
+	/* derived from both people's events, never summed by overwriting */
+	assert_int_equal(p.visits, 3);
+	assert_int_equal(p.points, 100 + 50 - 10);
+	assert_int_equal(p.last_seen_ms, T + 8);
+	j = cJSON_Parse(p.body);
+	assert_non_null(j);
+	assert_non_null(strstr(p.body, "one's note"));
+	assert_non_null(strstr(p.body, "two's note"));
+	assert_non_null(strstr(p.body, "\"e-1\""));
+	assert_non_null(strstr(p.body, "\"e-2\""));
+	/* LWW across both: p-2's consent is later, p-1's language is later */
+	assert_non_null(strstr(p.body, "\"show_in_public\":[\"orders\"]"));
+	assert_string_equal(str_at(j, "preferences", "language"), "de");
+	cJSON_Delete(j);
+	cloud_profile_clear(&p);
+	assert_int_equal(cloud_store_identifiers(f->s, "p-1", NULL, 0), 2);
+	assert_int_equal(cloud_store_merges(f->s, "p-2", m, 2), 1);
+	assert_int_equal(m[0].id, mid);
+	assert_string_equal(m[0].from, "p-2");
+	assert_string_equal(m[0].into, "p-1");
+	assert_string_equal(m[0].by, "op-anna");
+	assert_int_equal(m[0].identifiers, 1);
+	assert_false(m[0].undone);
+
+	op.hlc.wall_ms = T + 200;
+	op.by = "op-ben";
+	assert_int_equal(cloud_store_unmerge(f->s, &op, mid), 0);
+	snap_take(f, "p-1", &a1);
+	snap_take(f, "p-2", &b1);
+	snap_equal(&a0, &a1);
+	snap_equal(&b0, &b1);
+	assert_int_equal(cloud_store_profile_by_token(f->s, card2, &p), 1);
+	assert_string_equal(p.id, "p-2");
+	cloud_profile_clear(&p);
+	assert_int_equal(cloud_store_merges(f->s, "p-1", m, 2), 1);
+	assert_true(m[0].undone);
+	assert_string_equal(m[0].undone_by, "op-ben");
+	/* undone is undone: a second unmerge is refused */
+	assert_int_equal(cloud_store_unmerge(f->s, &op, mid), RG_ERR_STATE);
+	assert_non_null(strstr(op.err, "undone already"));
+	snap_clear(&a0);
+	snap_clear(&b0);
+	snap_clear(&a1);
+	snap_clear(&b1);
+}
+
+/* What arrives during a merge through the absorbed person's card or id
+ * counts for the survivor; after the unmerge it counts for them again. */
+static void interactions_during_a_merge_follow_the_unmerge(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_apply_result r;
+	struct cloud_profile p;
+	struct cf_batch cb;
+	uint8_t card2[RG_TOKEN_LEN];
+	int64_t mid = 0;
+
+	two_histories(f);
+	cf_token("2000000000022", card2);
+	assert_int_equal(cloud_store_merge(f->s, NULL, "p-2", "p-1", &mid), 0);
+	cf_batch_begin(&cb, DEV_A, "0042");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 300, NULL, card2, "{}");
+	cf_batch_add(&cb, RG_KIND_NOTE, T + 301, "p-2", NULL, "{\"text\":\"stale cache\"}");
+	cf_batch_add(&cb, RG_KIND_IDENTIFIED, T + 302, "p-1", NULL, "{}");
+	apply(f, &cb, &r);
+	assert_int_equal(r.applied, 3);
+	assert_int_equal(cloud_store_profile_get(f->s, "p-1", &p), 1);
+	assert_int_equal(p.visits, 5);
+	assert_non_null(strstr(p.body, "stale cache"));
+	cloud_profile_clear(&p);
+
+	assert_int_equal(cloud_store_unmerge(f->s, NULL, mid), 0);
+	assert_int_equal(cloud_store_profile_get(f->s, "p-2", &p), 1);
+	assert_string_equal(p.id, "p-2");
+	assert_int_equal(p.visits, 3);
+	assert_int_equal(p.last_seen_ms, T + 300);
+	assert_non_null(strstr(p.body, "stale cache"));
+	cloud_profile_clear(&p);
+	assert_int_equal(cloud_store_profile_get(f->s, "p-1", &p), 1);
+	assert_int_equal(p.visits, 2);
+	assert_int_equal(p.last_seen_ms, T + 302);
+	assert_null(strstr(p.body, "stale cache"));
+	assert_null(strstr(p.body, "two's note"));
+	cloud_profile_clear(&p);
+}
+
+static void merge_refusals_and_chains(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_op op;
+	struct cloud_profile p;
+	int64_t m1 = 0, m2 = 0, m3 = 0;
+
+	seed(f, "p-1", 1, NULL);
+	seed(f, "p-2", 2, NULL);
+	seed(f, "p-3", 4, NULL);
+	memset(&op, 0, sizeof op);
+	assert_int_equal(cloud_store_merge(f->s, &op, "p-1", "p-1", &m1), RG_ERR_STATE);
+	assert_int_equal(cloud_store_merge(f->s, &op, "p-1", "p-9", &m1), RG_ERR_NOTFOUND);
+	assert_non_null(strstr(op.err, "p-9"));
+	assert_int_equal(cloud_store_merge(f->s, &op, "p-2", "p-1", &m1), 0);
+	/* a redirect takes part in no further merge */
+	assert_int_equal(cloud_store_merge(f->s, &op, "p-2", "p-3", &m3), RG_ERR_STATE);
+	assert_non_null(strstr(op.err, "merged into p-1"));
+	assert_int_equal(cloud_store_merge(f->s, &op, "p-3", "p-2", &m3), RG_ERR_STATE);
+	/* the survivor absorbed in turn: a chain the lookups follow */
+	assert_int_equal(cloud_store_merge(f->s, &op, "p-1", "p-3", &m2), 0);
+	assert_int_equal(cloud_store_profile_get(f->s, "p-2", &p), 1);
+	assert_string_equal(p.id, "p-3");
+	assert_int_equal(p.points, 7); /* every imported balance counts */
+	cloud_profile_clear(&p);
+	/* m2 builds on m1: m1 cannot be undone first */
+	assert_int_equal(cloud_store_unmerge(f->s, &op, m1), RG_ERR_STATE);
+	assert_non_null(strstr(op.err, "unmerge 2 first"));
+	assert_int_equal(cloud_store_unmerge(f->s, &op, 99), RG_ERR_NOTFOUND);
+	assert_int_equal(cloud_store_unmerge(f->s, &op, m2), 0);
+	assert_int_equal(cloud_store_unmerge(f->s, &op, m1), 0);
+	for (int i = 1; i <= 3; i++) {
+		char id[8];
+		snprintf(id, sizeof id, "p-%d", i);
+		assert_int_equal(cloud_store_profile_get(f->s, id, &p), 1);
+		assert_string_equal(p.id, id);
+		assert_int_equal(p.points, 1 << (i - 1));
+		cloud_profile_clear(&p);
+	}
+}
+
+static void link_attaches_and_refuses_a_taken_identifier(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_op op;
+	struct cloud_profile p;
+	struct cloud_change ch[8];
+	uint8_t card[RG_TOKEN_LEN];
+	int64_t seq;
+	int n;
+
+	seed(f, "p-1", 0, NULL);
+	seed(f, "p-2", 0, NULL);
+	seq = last_change(f);
+	cf_token("2000000000039", card);
+	memset(&op, 0, sizeof op);
+	assert_int_equal(cloud_store_link(f->s, &op, "p-1", card, "loyalty", 0), 1);
+	assert_int_equal(cloud_store_link(f->s, &op, "p-1", card, "loyalty", 0), 0);
+	assert_int_equal(cloud_store_profile_by_token(f->s, card, &p), 1);
+	assert_string_equal(p.id, "p-1");
+	cloud_profile_clear(&p);
+	/* another person's card: an error naming the holder, nothing changes */
+	assert_int_equal(cloud_store_link(f->s, &op, "p-2", card, "loyalty", 0), RG_ERR_EXISTS);
+	assert_non_null(strstr(op.err, "p-1"));
+	assert_int_equal(cloud_store_profile_by_token(f->s, card, &p), 1);
+	assert_string_equal(p.id, "p-1");
+	cloud_profile_clear(&p);
+	/* unless it is a move */
+	assert_int_equal(cloud_store_link(f->s, &op, "p-2", card, "loyalty", CLOUD_LINK_MOVE), 1);
+	assert_int_equal(cloud_store_profile_by_token(f->s, card, &p), 1);
+	assert_string_equal(p.id, "p-2");
+	cloud_profile_clear(&p);
+	assert_int_equal(cloud_store_identifiers(f->s, "p-1", NULL, 0), 0);
+	assert_int_equal(cloud_store_link(f->s, &op, "p-9", card, "loyalty", 0), RG_ERR_NOTFOUND);
+	n = cloud_store_changes_since(f->s, seq, ch, 8);
+	assert_int_equal(n, 3);
+	assert_string_equal(ch[0].what, "link");
+	assert_string_equal(ch[0].profile, "p-1");
+	assert_string_equal(ch[1].what, "unlink");
+	assert_string_equal(ch[1].profile, "p-1");
+	assert_string_equal(ch[1].other, "p-2");
+	assert_string_equal(ch[2].what, "link");
+	assert_string_equal(ch[2].profile, "p-2");
+}
+
+/* Erasing a person (through any of their merged ids) leaves no body,
+ * identifier or derived state; later items for them are dropped and
+ * counted; nothing revives them. */
+static void erase_removes_the_person_and_drops_later_items(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_apply_result r;
+	struct cloud_profile p;
+	struct cf_batch cb;
+	uint8_t card1[RG_TOKEN_LEN];
+	struct cloud_import_item imp;
+	struct cloud_seed_profile again = {
+	    .id = "p-2", .version = 9, .body = "{\"name\":\"X\"}", .body_len = 12};
+	cJSON *body = cJSON_Parse("{\"summary\":\"late order\"}");
+	int64_t mid;
+
+	two_histories(f);
+	cf_token("2000000000015", card1);
+	assert_int_equal(cloud_store_merge(f->s, NULL, "p-2", "p-1", &mid), 0);
+	assert_int_equal(cloud_store_erase(f->s, NULL, "p-2"), 2);
+	assert_int_equal(cloud_store_erase(f->s, NULL, "p-1"), 0); /* already */
+	assert_int_equal(cloud_store_erase(f->s, NULL, "p-9"), RG_ERR_NOTFOUND);
+	for (int i = 1; i <= 2; i++) {
+		assert_int_equal(cloud_store_profile_get(f->s, i == 1 ? "p-1" : "p-2", &p), 1);
+		assert_true(p.erased);
+		assert_string_equal(p.body, "{}");
+		assert_int_equal(p.visits, 0);
+		cloud_profile_clear(&p);
+	}
+	assert_int_equal(cloud_store_profile_by_token(f->s, card1, &p), 0);
+	assert_int_equal(cloud_store_identifiers(f->s, "p-1", NULL, 0), 0);
+	/* the merge is history, but cannot be undone for an erased person */
+	assert_int_equal(cloud_store_unmerge(f->s, NULL, mid), RG_ERR_STATE);
+
+	cf_batch_begin(&cb, DEV_A, "0042");
+	cf_batch_add(&cb, RG_KIND_NOTE, T + 500, "p-1", NULL, "{\"text\":\"after erasure\"}");
+	apply(f, &cb, &r);
+	assert_int_equal(r.erased, 1);
+	assert_int_equal(outcome_of(f, &cb.ids[0]), CLOUD_OUT_ERASED);
+	memset(&imp, 0, sizeof imp);
+	imp.id = cf_uuid();
+	imp.hlc.wall_ms = T + 600;
+	imp.kind = "order";
+	imp.channel = "web";
+	imp.department = "orders";
+	imp.profile = "p-2";
+	imp.body = body;
+	assert_int_equal(cloud_store_import(f->s, &imp, 1, &r), 0);
+	assert_int_equal(r.erased, 1);
+	assert_int_equal(outcome_of(f, &imp.id), CLOUD_OUT_ERASED);
+	assert_int_equal(cloud_store_seed(f->s, &again, 1), 0);
+	assert_int_equal(cloud_store_link(f->s, NULL, "p-1", card1, "loyalty", 0), RG_ERR_STATE);
+	cJSON_Delete(body);
+}
+
+/* Other channels' interactions: the same effects as device items (orders
+ * as recent interactions, episodes across departments, points), once. */
+static void imported_interactions_apply_once(void **state)
+{
+	struct sfx *f = *state;
+	static const char *const bodies[] = {
+	    "{\"summary\":\"Order 7001 ready for pickup\",\"order_id\":\"7001\"}",
+	    "{\"episode\":\"e-9\",\"title\":\"Dishwasher leaks\"}",
+	    "{\"episode\":\"e-9\",\"note\":\"to the repair team\"}",
+	    "{\"episode\":\"e-9\",\"status\":\"waiting\"}",
+	    "{\"points\":200,\"reason\":\"web order\"}",
+	    "{\"episode\":\"e-9\",\"note\":\"fixed\"}",
+	    "{}",
+	};
+	static const char *const kinds[] = {"order",	       "episode_opened", "episode_assigned",
+					    "episode_updated", "points_earned",  "episode_resolved",
+					    "visit"};
+	static const char *const chans[] = {"web",	   "call_centre", "call_centre", "store",
+					    "web",	   "store",	  "store"};
+	static const char *const depts[] = {"orders", "service", "repairs", "repairs",
+					    "loyalty", "repairs", ""};
+	struct cloud_import_item it[7];
+	cJSON *b[7];
+	struct cloud_apply_result r;
+	struct cloud_profile p;
+	uint8_t card[RG_TOKEN_LEN];
+	int64_t seq;
+	cJSON *j, *ep;
+
+	seed(f, "p-1", 100, "2000000000015");
+	cf_token("2000000000015", card);
+	memset(it, 0, sizeof it);
+	for (int i = 0; i < 7; i++) {
+		b[i] = cJSON_Parse(bodies[i]);
+		it[i].id = cf_uuid();
+		it[i].hlc.wall_ms = T + 10 * (i + 1);
+		it[i].kind = kinds[i];
+		it[i].channel = chans[i];
+		it[i].department = depts[i];
+		it[i].body = b[i];
+		if (i % 2) {
+			it[i].has_token = true;
+			memcpy(it[i].token, card, RG_TOKEN_LEN);
+		} else {
+			it[i].profile = "p-1";
+		}
+	}
+	assert_int_equal(cloud_store_import(f->s, it, 7, &r), 0);
+	assert_int_equal(r.applied, 7);
+	assert_int_equal(r.changes, 7);
+	seq = last_change(f);
+	j = body_of(f, "p-1", &p);
+	assert_int_equal(p.points, 300);
+	assert_int_equal(p.visits, 1);
+	assert_non_null(strstr(p.body, "\"channel\":\"web\",\"department\":\"orders\","
+				       "\"summary\":\"Order 7001 ready for pickup\""));
+	ep = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "episodes"), 0);
+	assert_string_equal(str_at(ep, "id", NULL), "e-9");
+	assert_string_equal(str_at(ep, "department", NULL), "repairs");
+	assert_string_equal(str_at(ep, "status", NULL), "resolved");
+	assert_string_equal(str_at(ep, "title", NULL), "Dishwasher leaks");
+	cJSON_Delete(j);
+	cloud_profile_clear(&p);
+
+	/* a re-import is a no-op */
+	assert_int_equal(cloud_store_import(f->s, it, 7, &r), 0);
+	assert_int_equal(r.duplicates, 7);
+	assert_int_equal(r.applied, 0);
+	assert_int_equal(last_change(f), seq);
+	/* an unknown person is recorded, not applied; a bad kind is refused */
+	it[0].id = cf_uuid();
+	it[0].profile = "p-404";
+	assert_int_equal(cloud_store_import(f->s, it, 1, &r), 0);
+	assert_int_equal(r.unresolved, 1);
+	it[0].kind = "identified";
+	assert_int_equal(cloud_store_import(f->s, it, 1, &r), RG_ERR_INVAL);
+	for (int i = 0; i < 7; i++)
+		cJSON_Delete(b[i]);
+}
+
+/* Every op appends to the change log, in order, naming the other side. */
+static void changes_show_each_op_in_order(void **state)
+{
+	struct sfx *f = *state;
+	static const char *const want[][3] = {
+	    {"p-1", "seed", ""},     {"p-2", "seed", ""},	{"p-2", "link", ""},
+	    {"p-1", "import", ""},   {"p-2", "merge", "p-1"},	{"p-1", "merge", "p-2"},
+	    {"p-2", "unmerge", "p-1"}, {"p-1", "unmerge", "p-2"}, {"p-1", "erase", ""},
+	};
+	struct cloud_change ch[16];
+	struct cloud_import_item imp;
+	struct cloud_apply_result r;
+	uint8_t card[RG_TOKEN_LEN];
+	cJSON *body = cJSON_Parse("{\"text\":\"called\"}");
+	int64_t mid;
+	int n;
+
+	seed(f, "p-1", 0, NULL);
+	seed(f, "p-2", 0, NULL);
+	cf_token("2000000000046", card);
+	assert_int_equal(cloud_store_link(f->s, NULL, "p-2", card, "loyalty", 0), 1);
+	memset(&imp, 0, sizeof imp);
+	imp.id = cf_uuid();
+	imp.hlc.wall_ms = T + 1;
+	imp.kind = "note";
+	imp.channel = "call_centre";
+	imp.profile = "p-1";
+	imp.body = body;
+	assert_int_equal(cloud_store_import(f->s, &imp, 1, &r), 0);
+	assert_int_equal(cloud_store_merge(f->s, NULL, "p-2", "p-1", &mid), 0);
+	assert_int_equal(cloud_store_unmerge(f->s, NULL, mid), 0);
+	assert_int_equal(cloud_store_erase(f->s, NULL, "p-1"), 1);
+	n = cloud_store_changes_since(f->s, 0, ch, 16);
+	assert_int_equal(n, 9);
+	for (int i = 0; i < n; i++) {
+		assert_string_equal(ch[i].profile, want[i][0]);
+		assert_string_equal(ch[i].what, want[i][1]);
+		assert_string_equal(ch[i].other, want[i][2]);
+		if (i)
+			assert_true(ch[i].seq > ch[i - 1].seq);
+	}
+	cJSON_Delete(body);
+}
+
 int store_suite_run(const struct suite_backend *b)
 {
 	const struct CMUnitTest tests[] = {
@@ -708,6 +1172,17 @@ int store_suite_run(const struct suite_backend *b)
 	    cmocka_unit_test_setup_teardown(reopen_keeps_everything, setup, teardown),
 	    cmocka_unit_test_setup_teardown(device_order_within_one_batch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(one_profile_many_items_in_a_batch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(merge_then_unmerge_restores_both_exactly, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(interactions_during_a_merge_follow_the_unmerge, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(merge_refusals_and_chains, setup, teardown),
+	    cmocka_unit_test_setup_teardown(link_attaches_and_refuses_a_taken_identifier, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(erase_removes_the_person_and_drops_later_items, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(imported_interactions_apply_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(changes_show_each_op_in_order, setup, teardown),
 	};
 	B = b;
 	return cmocka_run_group_tests_name(b->name, tests, NULL, NULL);

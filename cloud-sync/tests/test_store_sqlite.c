@@ -2,12 +2,14 @@
  * test_store_sqlite.c - the store suite (store_suite.c) on the SQLite
  * backend, on real database files in temp dirs. The fault for the
  * one-transaction test is a trigger written through a second connection,
- * so the store's own code path runs unchanged.
+ * so the store's own code path runs unchanged. The erasure is also checked
+ * in the raw database and WAL files.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -87,10 +89,102 @@ static void cache_options_are_checked(void **state)
 	cf_dir_remove(&d);
 }
 
+/* Bytes of needle anywhere in the file (0 when the file is absent). */
+static int file_contains(const char *path, const void *needle, size_t n)
+{
+	FILE *fp = fopen(path, "rb");
+	unsigned char *buf = NULL;
+	long len;
+	int found = 0;
+	if (!fp)
+		return 0;
+	if (fseek(fp, 0, SEEK_END) == 0 && (len = ftell(fp)) > 0 && fseek(fp, 0, SEEK_SET) == 0 &&
+	    (buf = malloc((size_t)len)) && fread(buf, 1, (size_t)len, fp) == (size_t)len) {
+		for (long i = 0; !found && i + (long)n <= len; i++)
+			found = !memcmp(buf + i, needle, n);
+	}
+	free(buf);
+	fclose(fp);
+	return found;
+}
+
+static int db_contains(const char *dir, const void *needle, size_t n)
+{
+	char p[300];
+	snprintf(p, sizeof p, "%s/cloud.db", dir);
+	if (file_contains(p, needle, n))
+		return 1;
+	snprintf(p, sizeof p, "%s/cloud.db-wal", dir);
+	return file_contains(p, needle, n);
+}
+
+/* After an erasure the database file and its WAL hold none of the person's
+ * strings nor their token: secure delete zeroes what was freed and the WAL
+ * is truncated. The person's data is first checkpointed into the main file
+ * (a reopen), then more goes to the WAL, so both places are proven. */
+static void erase_leaves_nothing_in_the_files(void **state)
+{
+	static const char *const strings[] = {"Zelda", "Quux", "dishwasher-xyz", "note-abc"};
+	struct cloud_store_opts o;
+	struct cloud_store *st = NULL;
+	struct cloud_seed_profile p;
+	struct rg_wire_batch b;
+	struct cf_batch cb;
+	struct cf_dir d;
+	char body[6000], filler[4000];
+	uint8_t tok[1][RG_TOKEN_LEN];
+	const char *types[1] = {"loyalty"};
+	(void)state;
+	rg_log_set_level(RG_LOG_OFF);
+	cf_ids_init(CF_T0);
+	assert_int_equal(cf_dir_make(&d, "sqerase"), 0);
+	memset(&o, 0, sizeof o);
+	sq_opts(&o, d.path);
+	assert_int_equal(cloud_store_open(&o, &st), 0);
+	/* a body larger than a page, so overflow pages are freed too */
+	memset(filler, 'Z', sizeof filler - 1);
+	filler[sizeof filler - 1] = '\0';
+	snprintf(body, sizeof body, "{\"name\":\"Zelda Quux\",\"points\":5,\"notes\":\"%s\"}",
+		 filler);
+	cf_token("2000000000015", tok[0]);
+	memset(&p, 0, sizeof p);
+	p.id = "p-1";
+	p.version = 1;
+	p.body = body;
+	p.body_len = strlen(body);
+	p.tokens = tok;
+	p.token_types = types;
+	p.n_tokens = 1;
+	assert_int_equal(cloud_store_seed(st, &p, 1), 1);
+	cloud_store_close(st);
+	assert_int_equal(cloud_store_open(&o, &st), 0);
+	cf_batch_begin(&cb, "dev-0042-a", "0042");
+	cf_batch_add(&cb, RG_KIND_NOTE, CF_T0 + 1, "p-1", NULL, "{\"text\":\"Quux note-abc\"}");
+	cf_batch_add(&cb, RG_KIND_EPISODE_OPENED, CF_T0 + 2, NULL, tok[0],
+		     "{\"episode\":\"dishwasher-xyz\",\"title\":\"Zelda's dishwasher\"}");
+	cf_batch_end(&cb, &b, NULL);
+	assert_int_equal(cloud_store_apply_batch(st, &b, NULL), 0);
+	rg_wire_batch_free(&b);
+	for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+		assert_true(db_contains(d.path, strings[i], strlen(strings[i])));
+	assert_true(db_contains(d.path, tok[0], RG_TOKEN_LEN));
+
+	assert_int_equal(cloud_store_erase(st, NULL, "p-1"), 1);
+	for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+		if (db_contains(d.path, strings[i], strlen(strings[i])))
+			fail_msg("\"%s\" is still in the database files", strings[i]);
+	assert_false(db_contains(d.path, tok[0], RG_TOKEN_LEN));
+	cloud_store_close(st);
+	for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+		assert_false(db_contains(d.path, strings[i], strlen(strings[i])));
+	cf_dir_remove(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest own[] = {
 	    cmocka_unit_test(cache_options_are_checked),
+	    cmocka_unit_test(erase_leaves_nothing_in_the_files),
 	};
 	static const struct suite_backend b = {
 	    .name = "sqlite", .opts = sq_opts, .fail_on = sq_fail_on, .fail_clear = sq_fail_clear};

@@ -1,8 +1,9 @@
 /*
  * ident.c - the identity rules of the PKI: kind names, the grammar of
  * identities, store ids and tenants, and the (kind, id, store) rule that keeps
- * the "gw-" prefix for gateways. Brokers trust these rules when they turn a
- * certificate's CN into an MQTT username and a topic level.
+ * the "gw-" prefix for gateways and "it-" for IT identities. Brokers trust
+ * these rules when they turn a certificate's CN into an MQTT username and a
+ * topic level.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,7 +17,8 @@
 _Static_assert(PKI_ID_MAX == RG_WIRE_ID_MAX, "identities and wire device ids are one thing");
 _Static_assert(PKI_STORE_MAX == RG_WIRE_STORE_MAX, "store ids are one thing");
 
-static const char *const kind_names[PKI_KIND__COUNT] = {"device", "gateway", "cloud", "broker"};
+static const char *const kind_names[PKI_KIND__COUNT] = {"device", "gateway", "cloud",
+								"broker", "it"};
 
 const char *pki_kind_name(enum pki_kind kind)
 {
@@ -77,7 +79,7 @@ int pki__fail(int code, char *err, size_t errcap, const char *fmt, ...)
 int pki_identity_check(enum pki_kind kind, const char *id, const char *store, char *err,
 		       size_t errcap)
 {
-	const size_t plen = strlen(PKI_GATEWAY_PREFIX);
+	const size_t plen = strlen(PKI_GATEWAY_PREFIX), itlen = strlen(PKI_IT_PREFIX);
 
 	if ((unsigned)kind >= PKI_KIND__COUNT)
 		return pki__fail(RG_ERR_INVAL, err, errcap, "unknown kind %d", (int)kind);
@@ -103,6 +105,15 @@ int pki_identity_check(enum pki_kind kind, const char *id, const char *store, ch
 			return pki__fail(RG_ERR_INVAL, err, errcap,
 					 "a cloud worker belongs to no store");
 		break;
+	case PKI_KIND_IT:
+		if (store)
+			return pki__fail(RG_ERR_INVAL, err, errcap,
+					 "an IT identity belongs to no store");
+		if (strncmp(id, PKI_IT_PREFIX, itlen) || !id[itlen])
+			return pki__fail(RG_ERR_INVAL, err, errcap,
+					 "an IT identity is named %s<name>, e.g. %salice, not %s",
+					 PKI_IT_PREFIX, PKI_IT_PREFIX, id);
+		break;
 	default:
 		break;
 	}
@@ -116,5 +127,9 @@ int pki_identity_check(enum pki_kind kind, const char *id, const char *store, ch
 				 "identity %s: the prefix \"%s\" is reserved for gateways", id,
 				 PKI_GATEWAY_PREFIX);
 	}
+	if (kind != PKI_KIND_IT && !strncmp(id, PKI_IT_PREFIX, itlen))
+		return pki__fail(RG_ERR_INVAL, err, errcap,
+				 "identity %s: the prefix \"%s\" is reserved for IT identities", id,
+				 PKI_IT_PREFIX);
 	return 0;
 }

@@ -48,7 +48,8 @@ struct rg_mqtt {
 	int port;
 	bool clean_start;
 	uint32_t session_expiry_s;
-	int keepalive_s, backoff_min_ms, backoff_max_ms;
+	int keepalive_s, backoff_min_ms;
+	atomic_int backoff_max_ms; /* changed live by rg_mqtt_set_backoff_max */
 	struct rg_mqtt_handlers h;
 	void *ctx;
 
@@ -265,7 +266,8 @@ static void *run(void *arg)
 			attempt = 0;
 		uint32_t rnd = 0;
 		rg_random(&rnd, sizeof rnd);
-		int delay = rg_mqtt_backoff_ms(c->backoff_min_ms, c->backoff_max_ms, attempt, rnd);
+		int delay = rg_mqtt_backoff_ms(c->backoff_min_ms, atomic_load(&c->backoff_max_ms),
+					       attempt, rnd);
 		if (attempt < 30)
 			attempt++;
 		rg_debug(c->name, "reconnect_wait", "delay_ms=%d attempt=%d", delay, attempt);
@@ -374,9 +376,7 @@ int rg_mqtt_new(const struct rg_mqtt_config *cfg, const struct rg_mqtt_handlers 
 	    cfg->session_expiry_s ? cfg->session_expiry_s : DEFAULT_SESSION_EXPIRY_S;
 	c->keepalive_s = cfg->keepalive_s ? cfg->keepalive_s : DEFAULT_KEEPALIVE_S;
 	c->backoff_min_ms = cfg->backoff_min_ms ? cfg->backoff_min_ms : DEFAULT_BACKOFF_MIN_MS;
-	c->backoff_max_ms = cfg->backoff_max_ms ? cfg->backoff_max_ms : DEFAULT_BACKOFF_MAX_MS;
-	if (c->backoff_max_ms < c->backoff_min_ms)
-		c->backoff_max_ms = c->backoff_min_ms;
+	rg_mqtt_set_backoff_max(c, cfg->backoff_max_ms);
 	if (h)
 		c->h = *h;
 	c->ctx = ctx;
@@ -552,6 +552,13 @@ int rg_mqtt_subscribe(struct rg_mqtt *c, const char *filter, int qos)
 		return map_pub_rc(rc);
 	}
 	return 0;
+}
+
+void rg_mqtt_set_backoff_max(struct rg_mqtt *c, int max_ms)
+{
+	if (max_ms <= 0)
+		max_ms = DEFAULT_BACKOFF_MAX_MS;
+	atomic_store(&c->backoff_max_ms, max_ms < c->backoff_min_ms ? c->backoff_min_ms : max_ms);
 }
 
 void rg_mqtt_stats_get(const struct rg_mqtt *c, struct rg_mqtt_stats *out)

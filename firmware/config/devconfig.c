@@ -3,7 +3,11 @@
  * strict JSON in, a filled struct devcfg out, or one error that starts with
  * the key's path ("http.port: must be 1..65535 or 0, got 70000"). Unknown and
  * duplicate keys are errors; absent optional keys take the documented
- * defaults. Also decides which differences a SIGHUP may apply.
+ * defaults. Also decides which differences a SIGHUP may apply, and lays the
+ * settings pushed over MQTT (common/settings.h) over the file: the keys both
+ * share (screen.*, log.level) are checked by rg_settings_check in either
+ * place and read into the struct by one function, so the file and a pushed
+ * document can never disagree on what a value means.
  */
 #include "firmware/devconfig.h"
 
@@ -23,6 +27,8 @@
 #include "common/err.h"
 #include "common/file.h"
 #include "common/json.h"
+#include "common/log.h"
+#include "common/settings.h"
 #include "common/wire.h"
 #include "hal/display.h"
 #include "hal/indicator.h"
@@ -290,10 +296,10 @@ static int has_option(const char *opts, const char *key)
 
 static int parse_top(struct ctx *c, const cJSON *root, struct devcfg *o)
 {
-	static const char *const keys[] = {"device_id",	  "store_id", "role",	 "database",
-					   "keystore",	  "readers",  "display", "indicator",
-					   "http",	  "staff",    "cache",	 "screen",
-					   "identifiers", "uplink",   NULL};
+	static const char *const keys[] = {
+	    "device_id",   "store_id",	"role",	  "database", "keystore", "readers",
+	    "display",	   "indicator", "http",	  "staff",    "cache",	  "screen",
+	    "identifiers", "uplink",	"config", "log",      NULL};
 	char role[16];
 	int rc;
 
@@ -420,9 +426,14 @@ static int parse_http_staff(struct ctx *c, const cJSON *root, struct devcfg *o)
 static int parse_cache_screen(struct ctx *c, const cJSON *root, struct devcfg *o)
 {
 	static const char *const ckeys[] = {"max_profiles", "max_bytes", NULL};
-	static const char *const skeys[] = {"idle_after_ms", "public_items_max", "default_language",
+	static const char *const skeys[] = {"idle_after_ms",
+					    "public_items_max",
+					    "default_language",
+					    "privacy",
+					    "text",
+					    "hours",
 					    NULL};
-	static const char *const langs[] = {"en", "de", "fr", "nl", NULL};
+	static const char *const *langs = devcfg_languages;
 	const cJSON *cc, *sc;
 	int rc;
 
@@ -457,6 +468,152 @@ static int parse_cache_screen(struct ctx *c, const cJSON *root, struct devcfg *o
 				   "must be en, de, fr or nl, got \"%s\"",
 				   o->screen.default_language);
 	}
+	return 0;
+}
+
+/* ---- the keys shared with pushed settings ---- */
+
+static int64_t num(const cJSON *v)
+{
+	return (int64_t)v->valuedouble;
+}
+
+static const cJSON *path2(const cJSON *root, const char *a, const char *b)
+{
+	const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, a);
+	return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, b) : NULL;
+}
+
+static int settings_texts(struct ctx *c, const cJSON *text, struct devcfg *o)
+{
+	const cJSON *lang;
+	cJSON_ArrayForEach(lang, text)
+	{
+		int li = devcfg_language_index(lang->string);
+		const cJSON *k;
+		if (li < 0 || !cJSON_IsObject(lang))
+			return bad(c, "screen.text", "unknown language");
+		cJSON_ArrayForEach(k, lang)
+		{
+			struct devcfg_texts *t = &o->screen.text[li];
+			char *dst = !strcmp(k->string, "greeting")  ? t->greeting
+				    : !strcmp(k->string, "welcome") ? t->welcome
+				    : !strcmp(k->string, "unknown") ? t->unknown
+				    : !strcmp(k->string, "closed")  ? t->closed
+								    : NULL;
+			if (!dst || !cJSON_IsString(k) ||
+			    strlen(k->valuestring) > RG_SETTINGS_TEXT_MAX)
+				return bad(c, "screen.text", "unexpected key or value");
+			memcpy(dst, k->valuestring, strlen(k->valuestring) + 1);
+		}
+	}
+	return 0;
+}
+
+/*
+ * Lay the keys a settings-shaped object sets over o. set has passed
+ * rg_settings_check, so types and ranges hold; what is read is still read
+ * defensively (a wrong type is an error, never a crash).
+ */
+static int from_settings(struct ctx *c, const cJSON *set, struct devcfg *o)
+{
+	const cJSON *v;
+	int rc;
+
+	if ((v = path2(set, "log", "level"))) {
+		int lvl = cJSON_IsString(v) ? rg_log_level_parse(v->valuestring) : RG_ERR_PARSE;
+		if (lvl < 0 || lvl == RG_LOG_OFF)
+			return bad(c, "log.level", "must be error, warn, info or debug");
+		o->log_level = lvl;
+	}
+	if (cJSON_IsNumber(v = path2(set, "screen", "idle_after_ms")))
+		o->screen.idle_after_ms = (int)num(v);
+	if (cJSON_IsNumber(v = path2(set, "screen", "public_items_max")))
+		o->screen.public_items_max = (int)num(v);
+	if ((v = path2(set, "screen", "default_language"))) {
+		if (!cJSON_IsString(v) || devcfg_language_index(v->valuestring) < 0)
+			return bad(c, "screen.default_language", "must be en, de, fr or nl");
+		snprintf(o->screen.default_language, sizeof o->screen.default_language, "%s",
+			 v->valuestring);
+	}
+	if ((v = path2(set, "screen", "privacy"))) {
+		const char *p = cJSON_IsString(v) ? v->valuestring : "";
+		if (!strcmp(p, "full"))
+			o->screen.privacy = DEVCFG_PRIVACY_FULL;
+		else if (!strcmp(p, "first_name"))
+			o->screen.privacy = DEVCFG_PRIVACY_FIRST_NAME;
+		else if (!strcmp(p, "anonymous"))
+			o->screen.privacy = DEVCFG_PRIVACY_ANONYMOUS;
+		else
+			return bad(c, "screen.privacy", "must be full, first_name or anonymous");
+	}
+	if ((v = path2(set, "screen", "text")) && (rc = settings_texts(c, v, o)) < 0)
+		return rc;
+	if (path2(set, "screen", "hours") && rg_settings_hours_get(set, &o->screen.hours) < 0)
+		return bad(c, "screen.hours", "not valid opening hours");
+	if (cJSON_IsNumber(v = path2(set, "cache", "max_profiles")))
+		o->cache.max_profiles = num(v);
+	if (cJSON_IsNumber(v = path2(set, "cache", "max_bytes")))
+		o->cache.max_bytes = num(v);
+	if (cJSON_IsNumber(v = path2(set, "sync", "batch_max")))
+		o->uplink.batch_max = (int)num(v);
+	if (cJSON_IsNumber(v = path2(set, "sync", "resend_ms")))
+		o->uplink.resend_ms = (int)num(v);
+	if (cJSON_IsNumber(v = path2(set, "sync", "lookup_timeout_ms")))
+		o->uplink.lookup_timeout_ms = (int)num(v);
+	return 0;
+}
+
+/* rg_settings_check over the parts of the file it shares with pushed
+ * settings (screen, log), then read them. */
+static int parse_shared(struct ctx *c, const cJSON *root, struct devcfg *o)
+{
+	static const char *const lkeys[] = {"level", NULL};
+	const cJSON *sc = cJSON_GetObjectItemCaseSensitive(root, "screen");
+	const cJSON *lg;
+	cJSON *tmp;
+	int rc;
+
+	o->log_level = -1;
+	if ((rc = get_obj(c, root, "log", lkeys, &lg)) < 0)
+		return rc;
+	if (!sc && !lg)
+		return 0;
+	if (!(tmp = cJSON_CreateObject()))
+		return RG_ERR_NOMEM;
+	if ((sc && !cJSON_AddItemReferenceToObject(tmp, "screen", (cJSON *)sc)) ||
+	    (lg && !cJSON_AddItemReferenceToObject(tmp, "log", (cJSON *)lg))) {
+		cJSON_Delete(tmp);
+		return RG_ERR_NOMEM;
+	}
+	rc = rg_settings_check(tmp, c->err, c->errcap);
+	if (rc == 0)
+		rc = from_settings(c, tmp, o);
+	cJSON_Delete(tmp);
+	return rc < 0 ? (rc == RG_ERR_NOMEM ? rc : RG_ERR_CONFIG) : 0;
+}
+
+static int parse_config(struct ctx *c, const cJSON *root, struct devcfg *o)
+{
+	static const char *const keys[] = {"trust_anchor", "state", NULL};
+	const cJSON *v;
+	int rc;
+
+	if ((rc = get_obj(c, root, "config", keys, &v)) < 0 || !v)
+		return rc;
+	o->has_config = true;
+	if ((rc = get_str(c, v, "config", "trust_anchor", true, 1, o->config.trust_anchor,
+			  sizeof o->config.trust_anchor)) < 0 ||
+	    (rc = get_str(c, v, "config", "state", false, 1, o->config.state,
+			  sizeof o->config.state)) < 0)
+		return rc;
+	if (rc == 1 && snprintf(o->config.state, sizeof o->config.state, "%s-config",
+				o->database) >= (int)sizeof o->config.state)
+		return bad(c, "config.state",
+			   "the default (database + \"-config\") is longer than %d bytes",
+			   DEVCFG_STR_MAX - 1);
+	if (!strcmp(o->config.state, o->database))
+		return bad(c, "config.state", "must not be the database itself");
 	return 0;
 }
 
@@ -548,8 +705,10 @@ int devcfg_parse(const char *json, size_t len, struct devcfg *out, char *err, si
 		 (rc = parse_hardware(&c, root, out)) >= 0 &&
 		 (rc = parse_http_staff(&c, root, out)) >= 0 &&
 		 (rc = parse_cache_screen(&c, root, out)) >= 0 &&
-		 (rc = parse_identifiers(&c, root, out)) >= 0)
-		rc = parse_uplink(&c, root, out);
+		 (rc = parse_shared(&c, root, out)) >= 0 &&
+		 (rc = parse_identifiers(&c, root, out)) >= 0 &&
+		 (rc = parse_uplink(&c, root, out)) >= 0)
+		rc = parse_config(&c, root, out);
 	cJSON_Delete(root);
 	return rc < 0 ? rc : 0;
 }
@@ -622,10 +781,6 @@ int devcfg_reload_check(const struct devcfg *old, const struct devcfg *new_cfg, 
 		key = "http.assets";
 	else if (a->http.session_idle_s != b->http.session_idle_s)
 		key = "http.session_idle_s";
-	else if (a->cache.max_profiles != b->cache.max_profiles)
-		key = "cache.max_profiles";
-	else if (a->cache.max_bytes != b->cache.max_bytes)
-		key = "cache.max_bytes";
 	else if (a->has_uplink != b->has_uplink)
 		key = "uplink";
 	else if (a->has_uplink &&
@@ -637,12 +792,12 @@ int devcfg_reload_check(const struct devcfg *old, const struct devcfg *new_cfg, 
 		key = "uplink.cert_file";
 	else if (a->has_uplink && strcmp(a->uplink.key_file, b->uplink.key_file))
 		key = "uplink.key_file";
-	else if (a->has_uplink && a->uplink.batch_max != b->uplink.batch_max)
-		key = "uplink.batch_max";
-	else if (a->has_uplink && a->uplink.resend_ms != b->uplink.resend_ms)
-		key = "uplink.resend_ms";
-	else if (a->has_uplink && a->uplink.lookup_timeout_ms != b->uplink.lookup_timeout_ms)
-		key = "uplink.lookup_timeout_ms";
+	else if (a->has_config != b->has_config)
+		key = "config";
+	else if (a->has_config && strcmp(a->config.trust_anchor, b->config.trust_anchor))
+		key = "config.trust_anchor";
+	else if (a->has_config && strcmp(a->config.state, b->config.state))
+		key = "config.state";
 	for (size_t i = 0; !key && i < a->n_readers; i++) {
 		if (!hal_same(&a->readers[i], &b->readers[i])) {
 			snprintf(rk, sizeof rk, "readers[%zu]", i);
@@ -653,6 +808,68 @@ int devcfg_reload_check(const struct devcfg *old, const struct devcfg *new_cfg, 
 		return 0;
 	bad(&c, key, "changed; this key takes effect only after a restart");
 	return RG_ERR_STATE;
+}
+
+const char *const devcfg_languages[DEVCFG_LANGS + 1] = {"en", "de", "fr", "nl", NULL};
+
+int devcfg_language_index(const char *lang)
+{
+	for (int i = 0; lang && i < DEVCFG_LANGS; i++)
+		if (!strcmp(lang, devcfg_languages[i]))
+			return i;
+	return -1;
+}
+
+const char *devcfg_privacy_name(enum devcfg_privacy p)
+{
+	switch (p) {
+	case DEVCFG_PRIVACY_FULL:
+		return "full";
+	case DEVCFG_PRIVACY_FIRST_NAME:
+		return "first_name";
+	case DEVCFG_PRIVACY_ANONYMOUS:
+		return "anonymous";
+	}
+	return "unknown";
+}
+
+int devcfg_overlay(const struct devcfg *file, const cJSON *merged, struct devcfg *out, char *err,
+		   size_t errcap)
+{
+	struct ctx c = {.err = err, .errcap = errcap};
+	const cJSON *ids;
+	int rc;
+
+	if (err && errcap)
+		err[0] = '\0';
+	if (!file || !out || file == out)
+		return RG_ERR_INVAL;
+	*out = *file;
+	if (!merged)
+		return 0;
+	if (!cJSON_IsObject(merged))
+		return bad(&c, "(settings)", "must be an object, got %s", type_name(merged));
+	if ((rc = rg_settings_check(merged, err, errcap)) < 0)
+		return rc == RG_ERR_NOMEM ? rc : RG_ERR_CONFIG;
+	if ((rc = from_settings(&c, merged, out)) < 0)
+		return rc;
+	if ((ids = cJSON_GetObjectItemCaseSensitive(merged, "identifiers"))) {
+		/* The whole object over the defaults, as in the file: a pushed
+		 * "identifiers" replaces the file's rules, it is not merged
+		 * into them (two half-rules could make a set nobody wrote). */
+		cJSON *wrap = cJSON_CreateObject();
+		if (!wrap || !cJSON_AddItemReferenceToObject(wrap, "identifiers", (cJSON *)ids)) {
+			cJSON_Delete(wrap);
+			return RG_ERR_NOMEM;
+		}
+		rc = parse_identifiers(&c, wrap, out);
+		cJSON_Delete(wrap);
+		if (rc < 0)
+			return rc;
+	}
+	/* The store's own floor (firmware/store: max_bytes >= 4096) and the
+	 * uplink's ranges hold for every value the schema allows. */
+	return 0;
 }
 
 const char *devcfg_role_name(enum devcfg_role r)

@@ -516,11 +516,30 @@ static void get_screen(struct device *d, struct web_response *res)
 {
 	pthread_mutex_lock(&d->mu);
 	char *s = d->last_screen ? strdup(d->last_screen) : NULL;
-	struct view_opts vo;
-	device__view_opts(d, &vo);
 	pthread_mutex_unlock(&d->mu);
 	if (!s) {
-		reply_json(res, 200, view_kiosk_state(VIEW_IDLE, &vo, NULL, NULL));
+		reply_json(res, 200, device__rest_screen(d));
+		return;
+	}
+	res->status = 200;
+	res->body = s;
+	res->len = strlen(s);
+}
+
+/* What runs: the merged pushed settings and the report (docs/device-api.md).
+ * Public like /healthz: every device of the store may read these documents
+ * on the broker anyway, and they hold no secrets. */
+static void get_config(struct device *d, struct web_response *res)
+{
+	pthread_mutex_lock(&d->mu);
+	char *s = d->config_json ? strdup(d->config_json) : NULL;
+	pthread_mutex_unlock(&d->mu);
+	if (!s) {
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddBoolToObject(j, "enabled", false);
+		cJSON_AddItemToObject(j, "effective", cJSON_CreateObject());
+		cJSON_AddNullToObject(j, "report");
+		reply_json(res, 200, j);
 		return;
 	}
 	res->status = 200;
@@ -538,6 +557,10 @@ static void api(void *ctx, const struct web_request *req, struct web_response *r
 
 	if (n == 1 && !strcmp(seg[0], "screen") && get) {
 		get_screen(d, res);
+		return;
+	}
+	if (n == 1 && !strcmp(seg[0], "config") && get) {
+		get_config(d, res);
 		return;
 	}
 	if (n < 1 || (strcmp(seg[0], "profiles") && strcmp(seg[0], "lookup") &&
@@ -594,6 +617,9 @@ static void metrics(void *ctx, char **text, size_t *len)
 	fprintf(f, "regulars_reads_total{result=\"unknown\"} %" PRId64 "\n", c.unknown);
 	fprintf(f, "regulars_reads_total{result=\"refused\"} %" PRId64 "\n", c.refused);
 	fprintf(f, "regulars_reads_total{result=\"error\"} %" PRId64 "\n", c.errors);
+	fprintf(f, "# HELP regulars_reads_closed_total Reads a kiosk ignored outside screen.hours.\n"
+		   "# TYPE regulars_reads_closed_total counter\n"
+		   "regulars_reads_closed_total %" PRId64 "\n", c.reads_closed);
 	fprintf(f, "# TYPE regulars_remote_hits_total counter\nregulars_remote_hits_total %" PRId64
 		   "\n", c.remote_hits);
 	fprintf(f, "# TYPE regulars_recorded_total counter\nregulars_recorded_total %" PRId64 "\n",

@@ -1,6 +1,7 @@
 /*
- * device.c - identify -> context -> record -> screen, and the counters.
- * The staff API is in api.c.
+ * device.c - identify -> context -> record -> screen, the counters, and the
+ * kiosk's opening hours (closed outside screen.hours). The staff API is in
+ * api.c.
  */
 #include "device_internal.h"
 
@@ -13,6 +14,10 @@
 #include "common/log.h"
 #include "common/codec.h"
 #include "common/hlc.h"
+#include "common/settings.h"
+
+_Static_assert(VIEW_TEXT_MAX == RG_SETTINGS_TEXT_MAX, "view and settings texts differ in size");
+_Static_assert(VIEW_LANGS == DEVCFG_LANGS, "view and devconfig languages differ");
 
 int device_new(const struct devcfg *cfg, struct store *store, struct ident_pipeline *pipeline,
 	       const struct rg_clock *clock, struct device **out)
@@ -31,6 +36,7 @@ int device_new(const struct devcfg *cfg, struct store *store, struct ident_pipel
 	pthread_mutex_init(&d->edit_mu, NULL);
 	rg_uuid7_gen_init(&d->ids, d->clock, NULL);
 	d->channel = cfg->role == DEVCFG_ROLE_KIOSK ? "kiosk" : "handheld";
+	d->hours_minute = -1;
 	*out = d;
 	return 0;
 }
@@ -40,6 +46,7 @@ void device_free(struct device *d)
 	if (!d)
 		return;
 	free(d->last_screen);
+	free(d->config_json);
 	pthread_mutex_destroy(&d->mu);
 	pthread_mutex_destroy(&d->edit_mu);
 	rg_wipe(d->scans, sizeof d->scans);
@@ -65,10 +72,66 @@ void device_set_remote(struct device *d, const struct device_remote *remote)
 	pthread_mutex_unlock(&d->mu);
 }
 
+/* Whether cfg's opening hours are open at wall time ms (local time). */
+static bool hours_open(const struct devcfg *cfg, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	if (cfg->role != DEVCFG_ROLE_KIOSK || !cfg->screen.hours.set)
+		return true;
+	if (!localtime_r(&t, &tm))
+		return true; /* cannot tell: never lock customers out on a clock fault */
+	return rg_settings_hours_open(&cfg->screen.hours, (tm.tm_wday + 6) % 7,
+				      tm.tm_hour * 60 + tm.tm_min);
+}
+
+/* Show the rest screen (idle or closed) now. */
+static void show_rest(struct device *d)
+{
+	cJSON *v = device__rest_screen(d);
+	char *s = v ? cJSON_PrintUnformatted(v) : NULL;
+	cJSON_Delete(v);
+	if (s)
+		device__broadcast(d, "screen", s);
+	free(s);
+}
+
+/* Check the hours if the minute changed (or recheck); on a change, or with
+ * reshow while resting, show the rest screen. Main loop thread. */
+static bool check_hours(struct device *d, bool recheck, bool reshow)
+{
+	int64_t ms = rg_clock_wall_ms(d->clock), minute = ms / 60000;
+	bool was, closed, resting;
+
+	pthread_mutex_lock(&d->mu);
+	if (!recheck && minute == d->hours_minute) {
+		closed = d->closed;
+		pthread_mutex_unlock(&d->mu);
+		return closed;
+	}
+	d->hours_minute = minute;
+	was = d->closed;
+	closed = d->closed = !hours_open(&d->cfg, ms);
+	resting = d->last_state == VIEW_IDLE || d->last_state == VIEW_CLOSED;
+	pthread_mutex_unlock(&d->mu);
+	if (was != closed)
+		rg_info("device", closed ? "closed" : "opened", "reason=screen.hours");
+	if (was != closed || (reshow && resting))
+		show_rest(d);
+	return closed;
+}
+
+bool device_tick(struct device *d)
+{
+	return check_hours(d, false, false);
+}
+
 void device_reload(struct device *d, const struct devcfg *cfg, struct ident_pipeline *pipeline)
 {
 	struct ident_pipeline *old = NULL;
 	pthread_mutex_lock(&d->mu);
+	bool limits = d->cfg.cache.max_profiles != cfg->cache.max_profiles ||
+		      d->cfg.cache.max_bytes != cfg->cache.max_bytes;
 	d->cfg = *cfg;
 	if (pipeline) {
 		old = d->pipe;
@@ -76,6 +139,34 @@ void device_reload(struct device *d, const struct devcfg *cfg, struct ident_pipe
 	}
 	pthread_mutex_unlock(&d->mu);
 	ident_pipeline_free(old);
+	/* A lowered limit evicts now (the store's own transaction and lock). */
+	if (limits) {
+		int rc = store_set_limits(d->store, cfg->cache.max_profiles, cfg->cache.max_bytes);
+		if (rc < 0)
+			rg_error("device", "cache_limits_failed", "max_profiles=%lld max_bytes=%lld "
+				 "error=%s", (long long)cfg->cache.max_profiles,
+				 (long long)cfg->cache.max_bytes, rg_errname(rc));
+	}
+	check_hours(d, true, true);
+}
+
+void device_set_config_json(struct device *d, const char *json)
+{
+	char *copy = json ? strdup(json) : NULL;
+	pthread_mutex_lock(&d->mu);
+	free(d->config_json);
+	d->config_json = copy;
+	pthread_mutex_unlock(&d->mu);
+}
+
+cJSON *device__rest_screen(struct device *d)
+{
+	struct view_opts vo;
+	pthread_mutex_lock(&d->mu);
+	device__view_opts(d, &vo);
+	bool closed = d->closed;
+	pthread_mutex_unlock(&d->mu);
+	return view_kiosk_state(closed ? VIEW_CLOSED : VIEW_IDLE, &vo, NULL, NULL);
 }
 
 struct ident_pipeline *device_pipeline(struct device *d)
@@ -109,9 +200,21 @@ void device_outcome_clear(struct device_outcome *o)
 
 void device__view_opts(struct device *d, struct view_opts *o)
 {
+	memset(o, 0, sizeof *o);
 	o->public_items_max = d->cfg.screen.public_items_max;
 	o->idle_after_ms = d->cfg.screen.idle_after_ms;
-	o->default_language = d->cfg.screen.default_language;
+	snprintf(o->default_language, sizeof o->default_language, "%s",
+		 d->cfg.screen.default_language);
+	o->privacy = d->cfg.screen.privacy == DEVCFG_PRIVACY_ANONYMOUS	  ? VIEW_PRIVACY_ANONYMOUS
+		     : d->cfg.screen.privacy == DEVCFG_PRIVACY_FIRST_NAME ? VIEW_PRIVACY_FIRST_NAME
+									  : VIEW_PRIVACY_FULL;
+	for (int i = 0; i < VIEW_LANGS; i++) {
+		const struct devcfg_texts *t = &d->cfg.screen.text[i];
+		memcpy(o->text[i].greeting, t->greeting, sizeof t->greeting);
+		memcpy(o->text[i].welcome, t->welcome, sizeof t->welcome);
+		memcpy(o->text[i].unknown, t->unknown, sizeof t->unknown);
+		memcpy(o->text[i].closed, t->closed, sizeof t->closed);
+	}
 }
 
 void device__iso_time(struct device *d, char out[32])
@@ -260,6 +363,19 @@ int device__record(struct device *d, enum rg_kind kind, const char *profile_id,
 	return rc;
 }
 
+static enum view_state state_of(const char *screen)
+{
+	static const enum view_state all[] = {VIEW_IDLE, VIEW_GREETING, VIEW_UNKNOWN, VIEW_REFUSED,
+					      VIEW_CLOSED};
+	char want[48];
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+		snprintf(want, sizeof want, "{\"state\":\"%s\"", view_state_name(all[i]));
+		if (!strncmp(screen, want, strlen(want)))
+			return all[i];
+	}
+	return VIEW_GREETING;
+}
+
 void device__broadcast(struct device *d, const char *event, const char *json)
 {
 	pthread_mutex_lock(&d->mu);
@@ -269,6 +385,7 @@ void device__broadcast(struct device *d, const char *event, const char *json)
 		if (copy) {
 			free(d->last_screen);
 			d->last_screen = copy;
+			d->last_state = state_of(json);
 		}
 	}
 	pthread_mutex_unlock(&d->mu);
@@ -305,6 +422,17 @@ int device_handle_read(struct device *d, enum ident_source src, const void *data
 	struct store_outbox_ref ref;
 	char id[RG_UUID_STR_LEN + 1] = "";
 	int64_t t0 = rg_clock_mono_ns(d->clock);
+
+	/* Outside the opening hours a kiosk sleeps: the read is not looked at. */
+	if (check_hours(d, true, false)) {
+		pthread_mutex_lock(&d->mu);
+		d->n.reads_closed++;
+		pthread_mutex_unlock(&d->mu);
+		if (state)
+			*state = VIEW_CLOSED;
+		rg_info("device", "read_ignored", "source=%s reason=closed", ident_source_name(src));
+		return 0;
+	}
 	int rc = device_identify(d, src, data, len, &o);
 	int64_t us = (rg_clock_mono_ns(d->clock) - t0) / 1000;
 

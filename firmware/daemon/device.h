@@ -68,24 +68,38 @@ void device_outcome_clear(struct device_outcome *o);
 int device_identify(struct device *d, enum ident_source src, const void *data, size_t len,
 		    struct device_outcome *o);
 /* A whole read: device_identify, then (unless refused) the outbox row,
- * committed, and only then the screen and scan events. Returns 0 or an rg_err. */
+ * committed, and only then the screen and scan events. Returns 0 or an rg_err.
+ * A kiosk outside screen.hours ignores the read: *state VIEW_CLOSED, nothing
+ * recorded, nothing shown, counted in reads_closed. */
 int device_handle_read(struct device *d, enum ident_source src, const void *data, size_t len,
 		       enum view_state *state);
 /* A copy of the newest screen event's JSON (free()), or NULL. */
 char *device_screen_copy(struct device *d);
 
-/* Apply a reloaded config (only reloadable keys differ: devcfg_reload_check)
- * and, if non-NULL, a pipeline built from it; the device then frees the old
- * pipeline it was given (the caller must not). */
+/* Apply a reloaded or pushed config (the effective one: devcfg_overlay;
+ * only reloadable keys differ: devcfg_reload_check) and, if non-NULL, a
+ * pipeline built from it; the device then frees the old pipeline it was
+ * given (the caller must not). Lowered cache limits evict now
+ * (store_set_limits). Screen settings take effect at once: a kiosk
+ * showing its idle or closed screen shows it again with the new texts, and
+ * the opening hours are checked again now. */
 void device_reload(struct device *d, const struct devcfg *cfg, struct ident_pipeline *pipeline);
 /* Ownership of the current pipeline passes back to the caller (for free at exit). */
 struct ident_pipeline *device_pipeline(struct device *d);
 
 /* Idle work for the main loop (last_seen flush). */
 void device_idle(struct device *d);
+/* Call often (the main loop: every wakeup, at least once a second): a kiosk
+ * with screen.hours checks the local time (localtime_r) when the minute
+ * changed, and switches to and from its closed screen. Returns whether the
+ * kiosk is closed now. Reads are checked again on their own. */
+bool device_tick(struct device *d);
+/* What GET /api/config answers (a JSON object as text; copied). */
+void device_set_config_json(struct device *d, const char *json);
 
 struct device_counters {
 	int64_t reads, greeted, unknown, refused, errors, remote_hits, recorded, record_failures;
+	int64_t reads_closed; /* reads a closed kiosk ignored (not in reads) */
 	int64_t identify_us_sum, identify_us_max;
 };
 void device_counters_get(struct device *d, struct device_counters *out);

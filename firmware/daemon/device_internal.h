@@ -33,6 +33,10 @@ struct device {
 	struct device_scan scans[DEVICE_SCANS];
 	struct device_counters n;
 	char *last_screen; /* the newest screen event, for GET /screen */
+	enum view_state last_state; /* of last_screen (VIEW_IDLE when none) */
+	bool closed;		    /* a kiosk outside screen.hours */
+	int64_t hours_minute;	    /* wall minute of the last hours check, -1: check now */
+	char *config_json;	    /* GET /api/config: {"effective","report"}; NULL: none */
 
 	struct store *store;
 	const struct rg_clock *clock;
@@ -49,5 +53,7 @@ void device__iso_time(struct device *d, char out[32]);
 int device__record(struct device *d, enum rg_kind kind, const char *profile_id,
 		   const uint8_t *token, cJSON *body, struct store_outbox_ref *ref);
 void device__broadcast(struct device *d, const char *event, const char *json);
+/* The screen to show when nothing is being shown (idle, or closed). */
+cJSON *device__rest_screen(struct device *d);
 
 #endif

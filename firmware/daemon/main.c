@@ -4,8 +4,12 @@
  * Reads identifiers from the configured readers, shows the customer's context
  * from the local cache on the local web screen, and records every
  * interaction durably in the outbox (docs/device-config.md,
- * docs/device-api.md). One main thread polls the readers and a signal pipe;
- * the web server and the uplink run their own threads.
+ * docs/device-api.md). Applies signed configuration pushed over MQTT live
+ * (docs/config.md): the uplink's thread queues each document, the main
+ * thread checks it (cfgstate), lays the merged settings over the file
+ * (devcfg_overlay) and applies the result as one step. One main thread
+ * polls the readers and a signal pipe; the web server and the uplink run
+ * their own threads.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +22,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cfgqueue.h"
+#include "common/cfgdoc.h"
+#include "common/cfgstate.h"
 #include "common/err.h"
+#include "common/file.h"
 #include "common/ident_token.h"
 #include "common/ident_totp.h"
 #include "common/log.h"
@@ -37,6 +45,8 @@
 #endif
 
 #define IDLE_FLUSH_MS 5000
+#define CONFIG_TICK_MS 10000 /* re-check expiry, republish the report on a change */
+#define ANCHOR_FILE_MAX (64 * 1024)
 
 static void usage(FILE *f)
 {
@@ -59,7 +69,8 @@ static void usage(FILE *f)
 }
 
 struct daemon {
-	struct devcfg cfg;
+	struct devcfg file; /* as the config file says */
+	struct devcfg cfg;  /* what runs: the file with the pushed settings over it */
 	struct devkeys keys;
 	struct store *store;
 	struct ident_replay_store replay;
@@ -74,7 +85,21 @@ struct daemon {
 	struct uplink *uplink;
 #endif
 	const char *config_path;
+	int exit_code; /* of a failed start: 1, or 2 for a configuration error */
+	int base_log_level; /* REGULARS_LOG_LEVEL or info: when no log.level is set */
+	/* pushed configuration (file "config"; docs/config.md) */
+	struct cfgdoc_keyset anchor;
+	struct cfgstate *cs;
+	struct cfgq *cq;
+	int64_t last_config_tick;
 };
+
+/* A refused-unread stand-in for payloads over CFGDOC_ENVELOPE_MAX: the queue
+ * never copies them, and cfgstate refuses this view by its length alone
+ * (too_large) before reading a byte, so the refusal is reported like any
+ * other. The real size is logged. Never written; not const, so it costs
+ * .bss (zero pages), not 64 KiB of the binary. */
+static char too_large_view[CFGDOC_ENVELOPE_MAX + 1];
 
 static int make_pipeline(struct daemon *dm, const struct devcfg *cfg, struct ident_pipeline **out)
 {
@@ -87,6 +112,244 @@ static int make_pipeline(struct daemon *dm, const struct devcfg *cfg, struct ide
 		.secrets = &dm->secrets,
 	};
 	return ident_pipeline_new(&pp, out);
+}
+
+static const char *level_name(int level)
+{
+	static const char *const names[] = {"debug", "info", "warn", "error", "off"};
+	return level >= 0 && level <= RG_LOG_OFF ? names[level] : "default";
+}
+
+static void set_log_level(struct daemon *dm, const struct devcfg *cfg)
+{
+	rg_log_set_level((enum rg_log_level)(cfg->log_level >= 0 ? cfg->log_level
+								   : dm->base_log_level));
+}
+
+/* The v1 key set file (config.trust_anchor). Errors name the key. */
+static int load_anchor(const struct devcfg *cfg, struct cfgdoc_keyset *out, char *err,
+		       size_t errcap)
+{
+	char inner[256], *buf = NULL;
+	size_t len = 0;
+	int rc = rg_file_read(cfg->config.trust_anchor, ANCHOR_FILE_MAX, &buf, &len, inner,
+			      sizeof inner);
+	if (rc < 0)
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "config.trust_anchor: %s", inner);
+	rc = cfgdoc_keyset_parse(buf, len, out, inner, sizeof inner);
+	free(buf);
+	if (rc < 0)
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "config.trust_anchor: %s: %s",
+			       cfg->config.trust_anchor, inner);
+	return 0;
+}
+
+/* cfgstate's check of a candidate merged settings object: it must lay over
+ * the file cleanly and give an identifier pipeline that builds. */
+static int validate_settings(void *ctx, const cJSON *merged, char *err, size_t errcap)
+{
+	struct daemon *dm = ctx;
+	struct devcfg *next = malloc(sizeof *next);
+	struct ident_pipeline *pipe = NULL;
+	int rc;
+	if (!next)
+		return RG_ERR_NOMEM;
+	rc = devcfg_overlay(&dm->file, merged, next, err, errcap);
+	if (rc == 0 && (rc = make_pipeline(dm, next, &pipe)) < 0)
+		rc = rg_errf(RG_ERR_CONFIG, err, errcap, "identifiers: %s", rg_strerror(rc));
+	ident_pipeline_free(pipe);
+	free(next);
+	return rc;
+}
+
+/* The effective configuration from file and the applied pushed settings. */
+static int effective(struct daemon *dm, const struct devcfg *file, struct devcfg *out, char *err,
+		     size_t errcap)
+{
+	cJSON *merged = NULL;
+	int rc;
+	if (dm->cs && !(merged = cfgstate_merged(dm->cs)))
+		return RG_ERR_NOMEM;
+	rc = devcfg_overlay(file, merged, out, err, errcap);
+	cJSON_Delete(merged);
+	return rc;
+}
+
+/* What GET /api/config and the retained status show. Main thread. */
+static void config_publish(struct daemon *dm)
+{
+	cJSON *rep, *all;
+	char *text;
+	if (!dm->cs)
+		return;
+	rep = cfgstate_report(dm->cs);
+	all = cJSON_CreateObject();
+	if (rep && all) {
+		cJSON_AddBoolToObject(all, "enabled", true);
+		cJSON *merged = cfgstate_merged(dm->cs);
+		if (merged)
+			cJSON_AddItemToObject(all, "effective", merged);
+		cJSON_AddItemToObject(all, "report", cJSON_Duplicate(rep, 1));
+		if ((text = cJSON_PrintUnformatted(all))) {
+			if (dm->dev)
+				device_set_config_json(dm->dev, text);
+			free(text);
+		}
+#ifdef REGULARS_HAVE_UPLINK
+		if (dm->uplink && (text = cJSON_PrintUnformatted(rep))) {
+			uplink_set_config_report(dm->uplink, text);
+			free(text);
+		}
+#endif
+	}
+	cJSON_Delete(rep);
+	cJSON_Delete(all);
+}
+
+/* Make next what runs, live, as one step after the one thing that can fail
+ * (the pipeline): screen, identifiers, log level, cache limits, sync. */
+static int apply(struct daemon *dm, const struct devcfg *next, const char *why)
+{
+	struct ident_pipeline *pipe = NULL;
+	int rc = make_pipeline(dm, next, &pipe);
+	if (rc < 0) {
+		rg_error("device", "config_apply_failed", "why=%s error=\"identifiers: %s\"", why,
+			 rg_strerror(rc));
+		return rc;
+	}
+	if (dm->web)
+		web_set_pin_hash(dm->web, next->pin_hash[0] ? next->pin_hash : NULL);
+	device_reload(dm->dev, next, pipe); /* screen, identifiers, cache limits */
+	set_log_level(dm, next);
+#ifdef REGULARS_HAVE_UPLINK
+	if (dm->uplink && (next->uplink.batch_max != dm->cfg.uplink.batch_max ||
+			   next->uplink.resend_ms != dm->cfg.uplink.resend_ms ||
+			   next->uplink.lookup_timeout_ms != dm->cfg.uplink.lookup_timeout_ms))
+		uplink_set_params(dm->uplink, next->uplink.batch_max, next->uplink.resend_ms,
+				  next->uplink.lookup_timeout_ms);
+#endif
+	dm->cfg = *next;
+	rg_info("device", "config_live",
+		"why=%s privacy=%s hours=%s log_level=%s max_profiles=%lld batch_max=%d", why,
+		devcfg_privacy_name(next->screen.privacy), next->screen.hours.set ? "set" : "always",
+		level_name(next->log_level),
+		(long long)next->cache.max_profiles, next->uplink.batch_max);
+	return 0;
+}
+
+/* Offer every queued configuration message to cfgstate; apply what it
+ * accepted. Main thread. */
+static void take_config(struct daemon *dm)
+{
+	struct cfgq_item it;
+	bool changed = false, offered = false;
+	while (dm->cq && cfgq_pop(dm->cq, &it) == 1) {
+		enum cfgdoc_reason reason = CFGDOC_OK;
+		char q[CFGQ_TOPIC_MAX + 8];
+		int rc;
+		if (it.too_large)
+			rg_warn("device", "config_too_large", "topic=%s bytes=%zu max=%d",
+				rg_log_quote(q, sizeof q, it.topic), it.len, CFGDOC_ENVELOPE_MAX);
+		rc = cfgstate_offer(dm->cs, (enum cfgdoc_scope)it.scope,
+				    it.too_large ? too_large_view : it.payload,
+				    it.too_large ? sizeof too_large_view : it.len, &reason);
+		if (rc < 0)
+			rg_error("device", "config_offer_failed", "topic=%s error=%s",
+				 rg_log_quote(q, sizeof q, it.topic), rg_errname(rc));
+		changed |= rc == 1;
+		offered = true;
+		cfgq_item_clear(&it);
+	}
+	if (changed) {
+		struct devcfg *next = malloc(sizeof *next);
+		char err[512], q[600];
+		int rc = next ? effective(dm, &dm->file, next, err, sizeof err) : RG_ERR_NOMEM;
+		if (rc < 0)
+			rg_error("device", "config_apply_failed", "error=%s",
+				 rg_log_quote(q, sizeof q, rc == RG_ERR_NOMEM ? "out of memory" : err));
+		else
+			apply(dm, next, "pushed");
+		free(next);
+	}
+	if (offered)
+		config_publish(dm);
+}
+
+static void up_config(void *ctx, int scope, const char *topic, const void *payload, size_t len)
+{
+	struct daemon *dm = ctx;
+	int rc = cfgq_push(dm->cq, scope, topic, payload, len);
+	if (rc == RG_ERR_BUSY)
+		rg_warn("device", "config_dropped", "reason=queue_full max=%d", CFGQ_MAX);
+	else if (rc < 0)
+		rg_error("device", "config_dropped", "error=%s", rg_errname(rc));
+}
+
+static void wake_work(void *ctx)
+{
+	(void)ctx;
+	rg_wake_post(RG_WAKE_WORK);
+}
+
+/* Start-up: the state file, and what it last applied laid over the file,
+ * before anything else starts (a rebooted device runs its last good
+ * configuration before it reconnects). */
+static int config_open(struct daemon *dm)
+{
+	char err[512];
+	struct cfgstate_params cp = {.path = dm->file.config.state,
+				     .anchor = &dm->anchor,
+				     .store = dm->file.store_id,
+				     .identity = dm->file.device_id,
+				     .validate = validate_settings,
+				     .ctx = dm};
+	int rc;
+	if (!dm->file.has_config) {
+		rg_info("device", "config_push_off", "reason=\"no config object in %s\"",
+			dm->config_path);
+		return 0;
+	}
+	if ((rc = cfgstate_open(&cp, &dm->cs, err, sizeof err)) < 0) {
+		if (rc == RG_ERR_VERIFY) {
+			fprintf(stderr, "regulars-device: config.trust_anchor: %s\n", err);
+			dm->exit_code = 2;
+		} else {
+			fprintf(stderr, "regulars-device: config.state %s: %s\n",
+				dm->file.config.state, err);
+		}
+		return rc;
+	}
+	if ((rc = cfgq_new(wake_work, NULL, &dm->cq)) < 0)
+		return rc;
+	struct devcfg *next = malloc(sizeof *next);
+	if (!next)
+		return RG_ERR_NOMEM;
+	rc = effective(dm, &dm->file, next, err, sizeof err);
+	if (rc == 0) {
+		struct ident_pipeline *pipe = NULL;
+		if ((rc = make_pipeline(dm, next, &pipe)) < 0)
+			snprintf(err, sizeof err, "identifiers: %s", rg_strerror(rc));
+		ident_pipeline_free(pipe);
+	}
+	if (rc < 0) {
+		/* The saved settings no longer fit (the file changed under them):
+		 * run the file, say so; the next push replaces them. */
+		char q[600];
+		rg_error("device", "config_saved_unusable", "error=%s running=file",
+			 rg_log_quote(q, sizeof q, err));
+	} else {
+		dm->cfg = *next;
+	}
+	free(next);
+	if (!dm->file.has_uplink)
+		rg_warn("device", "config_without_uplink",
+			"reason=\"no uplink object: the saved configuration runs, nothing new arrives\"");
+	rg_info("device", "config_push_on", "state=%s keys_version=%lld tenant=%lld store=%lld "
+		"device=%lld", dm->file.config.state, (long long)cfgstate_keys(dm->cs)->version,
+		(long long)cfgstate_version(dm->cs, CFGDOC_SCOPE_TENANT),
+		(long long)cfgstate_version(dm->cs, CFGDOC_SCOPE_STORE),
+		(long long)cfgstate_version(dm->cs, CFGDOC_SCOPE_DEVICE));
+	return 0;
 }
 
 static enum ident_source source_of(const struct hal_read *rd, const void **data, size_t *len)
@@ -118,6 +381,8 @@ static enum ident_source source_of(const struct hal_read *rd, const void **data,
 
 static void signal_outcome(struct daemon *dm, int rc, enum view_state st)
 {
+	if (rc == 0 && st == VIEW_CLOSED)
+		return; /* asleep: a closed kiosk does not react */
 	if (dm->indicator) {
 		enum hal_pattern p = rc < 0		 ? HAL_PATTERN_ERROR
 				     : st == VIEW_GREETING ? HAL_PATTERN_OK
@@ -150,32 +415,30 @@ static void take_reads(struct daemon *dm, struct hal_reader *r)
 	}
 }
 
+/* SIGHUP: re-read the file, lay the pushed settings over it again, apply. */
 static void reload(struct daemon *dm)
 {
-	struct devcfg *next = malloc(sizeof *next);
+	struct devcfg *file = malloc(sizeof *file), *next = malloc(sizeof *next);
 	char err[512];
-	struct ident_pipeline *pipe = NULL;
-	int rc;
-	if (!next)
-		return;
-	rc = devcfg_load(dm->config_path, next, err, sizeof err);
+	int rc = file && next ? 0 : RG_ERR_NOMEM;
 	if (rc == 0)
-		rc = devcfg_reload_check(&dm->cfg, next, err, sizeof err);
-	if (rc == 0 && (rc = make_pipeline(dm, next, &pipe)) < 0)
+		rc = devcfg_load(dm->config_path, file, err, sizeof err);
+	if (rc == 0)
+		rc = devcfg_reload_check(&dm->file, file, err, sizeof err);
+	if (rc == 0)
+		rc = effective(dm, file, next, err, sizeof err);
+	if (rc == 0 && (rc = apply(dm, next, "reload")) < 0)
 		snprintf(err, sizeof err, "identifiers: %s", rg_strerror(rc));
 	if (rc < 0) {
 		char q[600];
 		rg_error("device", "reload_refused", "error=%s keeping=running_config",
-			 rg_log_quote(q, sizeof q, err));
-		free(next);
-		return;
+			 rg_log_quote(q, sizeof q, rc == RG_ERR_NOMEM ? "out of memory" : err));
+	} else {
+		dm->file = *file;
+		rg_info("device", "reloaded", "config=%s", dm->config_path);
 	}
-	if (dm->web)
-		web_set_pin_hash(dm->web, next->pin_hash[0] ? next->pin_hash : NULL);
-	device_reload(dm->dev, next, pipe);
-	dm->cfg = *next;
+	free(file);
 	free(next);
-	rg_info("device", "reloaded", "config=%s", dm->config_path);
 }
 
 #ifdef REGULARS_HAVE_UPLINK
@@ -209,6 +472,8 @@ static int start_uplink(struct daemon *dm)
 		.resend_ms = dm->cfg.uplink.resend_ms,
 		.lookup_timeout_ms = dm->cfg.uplink.lookup_timeout_ms,
 		.store = dm->store,
+		.on_config = dm->cq ? up_config : NULL,
+		.config_ctx = dm,
 	};
 	int rc = uplink_start(&uc, &dm->uplink);
 	if (rc < 0)
@@ -231,6 +496,9 @@ static int start(struct daemon *dm)
 		fprintf(stderr, "regulars-device: keys: %s\n", err);
 		return rc;
 	}
+	if ((rc = config_open(dm)) < 0)
+		return rc;
+	set_log_level(dm, &dm->cfg);
 	struct store_config sc = {
 		.path = dm->cfg.database,
 		.key = dm->keys.store_key,
@@ -271,6 +539,8 @@ static int start(struct daemon *dm)
 		return rc;
 	}
 	device_set_web(dm->dev, dm->web);
+	device_tick(dm->dev); /* outside screen.hours a kiosk starts closed */
+	config_publish(dm);
 	rg_info("device", "http_listening", "bind=%s port=%u role=%s", dm->cfg.http.bind,
 		(unsigned)web_port(dm->web), devcfg_role_name(dm->cfg.role));
 
@@ -301,6 +571,7 @@ static int start(struct daemon *dm)
 			fprintf(stderr, "regulars-device: uplink: %s\n", rg_strerror(rc));
 			return rc;
 		}
+		config_publish(dm);
 #else
 		fprintf(stderr, "regulars-device: uplink: this build has no uplink\n");
 		return RG_ERR_UNSUPPORTED;
@@ -336,6 +607,8 @@ static void stop(struct daemon *dm)
 		device_free(dm->dev);
 	}
 	store_close(dm->store);
+	cfgq_free(dm->cq);
+	cfgstate_close(dm->cs);
 	devkeys_wipe(&dm->keys);
 }
 
@@ -362,6 +635,8 @@ static int run(struct daemon *dm)
 		}
 		if (flags & RG_WAKE_RELOAD)
 			reload(dm);
+		take_config(dm);
+		device_tick(dm->dev);
 		bool busy = false;
 		for (size_t i = 0; rc > 0 && i < dm->n_readers; i++) {
 			if (fds[1 + i].revents & POLLIN) {
@@ -373,6 +648,11 @@ static int run(struct daemon *dm)
 		if (!busy && now - last_flush >= IDLE_FLUSH_MS) {
 			device_idle(dm->dev);
 			last_flush = now;
+		}
+		if (dm->cs && now - dm->last_config_tick >= CONFIG_TICK_MS) {
+			dm->last_config_tick = now;
+			if (cfgstate_tick(dm->cs))
+				config_publish(dm);
 		}
 	}
 }
@@ -421,14 +701,19 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *lvl = getenv("REGULARS_LOG_LEVEL");
+	dm->base_log_level = RG_LOG_INFO;
 	if (lvl && rg_log_level_parse(lvl) >= 0)
-		rg_log_set_level((enum rg_log_level)rg_log_level_parse(lvl));
+		dm->base_log_level = rg_log_level_parse(lvl);
+	rg_log_set_level((enum rg_log_level)dm->base_log_level);
 
-	if (devcfg_load(dm->config_path, &dm->cfg, err, sizeof err) < 0) {
+	if (devcfg_load(dm->config_path, &dm->file, err, sizeof err) < 0 ||
+	    (dm->file.has_config && load_anchor(&dm->file, &dm->anchor, err, sizeof err) < 0)) {
 		fprintf(stderr, "regulars-device: %s\n", err);
 		free(dm);
 		return 2;
 	}
+	dm->cfg = dm->file;
+	set_log_level(dm, &dm->cfg);
 	if (check_only) {
 		printf("%s: ok (device %s, role %s)\n", dm->config_path, dm->cfg.device_id,
 		       devcfg_role_name(dm->cfg.role));
@@ -442,8 +727,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	dm->exit_code = 1;
 	if (start(dm) < 0)
-		status = 1;
+		status = dm->exit_code;
 	else
 		status = run(dm);
 	stop(dm);

@@ -25,6 +25,8 @@ const char *view_state_name(enum view_state st)
 		return "unknown";
 	case VIEW_REFUSED:
 		return "refused";
+	case VIEW_CLOSED:
+		return "closed";
 	case VIEW_IDLE:
 		break;
 	}
@@ -107,28 +109,88 @@ cJSON *view_consent_list(const char *body, size_t len)
 	return out;
 }
 
+static const char *default_lang(const struct view_opts *o)
+{
+	return o->default_language[0] ? o->default_language : "en";
+}
+
+/* The configured texts for lang (all "" when none are configured). */
+static const struct view_texts *texts_of(const struct view_opts *o, const char *lang)
+{
+	static const struct view_texts none;
+	for (size_t i = 0; lang && i < VIEW_LANGS; i++)
+		if (strcmp(lang, languages[i]) == 0)
+			return &o->text[i];
+	return &none;
+}
+
+/* text with every "{name}" replaced by name, at most VIEW_GREETING_MAX
+ * bytes (cut at a character boundary). NULL when text needs a name and
+ * name is NULL (nobody may be named), or out of memory. */
+static char *fill_name(const char *text, const char *name)
+{
+	static const char tag[] = "{name}";
+	char *out;
+	size_t o = 0;
+
+	if (strstr(text, tag) && !name)
+		return NULL;
+	if (!(out = malloc(VIEW_GREETING_MAX + 1)))
+		return NULL;
+	for (const char *p = text; *p;) {
+		const char *src = p;
+		size_t n = 1;
+		if (strncmp(p, tag, sizeof tag - 1) == 0) {
+			src = name;
+			n = strlen(name);
+			p += sizeof tag - 1;
+		} else {
+			p++;
+		}
+		if (o + n > VIEW_GREETING_MAX) {
+			n = VIEW_GREETING_MAX - o;
+			while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+				n--; /* never half a UTF-8 character */
+			memcpy(out + o, src, n);
+			o += n;
+			break;
+		}
+		memcpy(out + o, src, n);
+		o += n;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 static cJSON *base_screen(enum view_state st, const struct view_opts *o, const char *lang,
 			  const char *interaction)
 {
 	cJSON *v = cJSON_CreateObject();
+	const struct view_texts *t = texts_of(o, lang);
 	if (!v)
 		return NULL;
 	cJSON_AddStringToObject(v, "state", view_state_name(st));
 	cJSON_AddStringToObject(v, "language", lang);
-	cJSON_AddStringToObject(v, "default_language",
-				o->default_language && o->default_language[0] ? o->default_language : "en");
+	cJSON_AddStringToObject(v, "default_language", default_lang(o));
 	if (interaction)
 		cJSON_AddStringToObject(v, "interaction", interaction);
-	if (st != VIEW_IDLE)
+	if (st != VIEW_IDLE && st != VIEW_CLOSED)
 		cJSON_AddNumberToObject(v, "idle_after_ms", o->idle_after_ms);
+	/* The welcome of the default language: the UI returns to idle on its
+	 * own, and the idle screen speaks the default language. */
+	if (texts_of(o, default_lang(o))->welcome[0])
+		cJSON_AddStringToObject(v, "greeting_idle", texts_of(o, default_lang(o))->welcome);
+	if (st == VIEW_UNKNOWN && t->unknown[0])
+		cJSON_AddStringToObject(v, "greeting", t->unknown);
+	if (st == VIEW_CLOSED && t->closed[0])
+		cJSON_AddStringToObject(v, "greeting", t->closed);
 	return v;
 }
 
 cJSON *view_kiosk_state(enum view_state st, const struct view_opts *o, const char *reason,
 			const char *interaction)
 {
-	const char *lang = o->default_language && o->default_language[0] ? o->default_language : "en";
-	cJSON *v = base_screen(st, o, lang, interaction);
+	cJSON *v = base_screen(st, o, default_lang(o), interaction);
 	if (v && reason)
 		cJSON_AddStringToObject(v, "reason", reason);
 	return v;
@@ -149,16 +211,27 @@ cJSON *view_kiosk(const char *body, size_t len, const struct view_opts *o, const
 			*err_code = RG_ERR_PARSE;
 		return NULL;
 	}
-	cJSON *v = base_screen(VIEW_GREETING, o, language_of(j, o->default_language), interaction);
+	const char *lang = language_of(j, default_lang(o));
+	cJSON *v = base_screen(VIEW_GREETING, o, lang, interaction);
 	unsigned bits = consent_bits(j);
-	if (v && bits) {
-		const char *first = str_of(j, "first_name");
+	/* The first name needs the customer's consent to any public display
+	 * and a privacy level that shows names; details need full. */
+	const char *first = bits && o->privacy != VIEW_PRIVACY_ANONYMOUS ? str_of(j, "first_name")
+									  : NULL;
+	const char *greeting = texts_of(o, lang)->greeting;
+	if (v && greeting[0]) {
+		char *g = fill_name(greeting, first);
+		if (g)
+			cJSON_AddStringToObject(v, "greeting", g);
+		free(g);
+	}
+	if (v && first)
+		cJSON_AddStringToObject(v, "first_name", first);
+	if (v && bits && o->privacy == VIEW_PRIVACY_FULL) {
 		double points;
 		int max = o->public_items_max < 0 ? 0
 			  : o->public_items_max > VIEW_ITEMS_MAX ? VIEW_ITEMS_MAX
 								 : o->public_items_max;
-		if (first)
-			cJSON_AddStringToObject(v, "first_name", first);
 		if (bits & 1u) { /* points: tier and points */
 			const char *tier = str_of(j, "tier");
 			if (tier)

@@ -2,7 +2,8 @@
  * evict.c - keeping the cache inside max_profiles and max_bytes: the least
  * recently seen profiles go first (last_seen, then oldest row), with their
  * identifiers, but never one the outbox still references, directly or under
- * an id that was merged into it. Runs inside the caller's transaction.
+ * an id that was merged into it. Runs inside the caller's transaction, or
+ * in its own when the limits are lowered at run time (store_set_limits).
  */
 #include <stdio.h>
 #include <string.h>
@@ -85,4 +86,45 @@ int store__evict(struct store *s, const char *keep_id)
 			"profiles=%lld bytes=%lld cached=%lld cached_bytes=%lld",
 			(long long)evicted, (long long)freed, (long long)np, (long long)nb);
 	return (int)evicted;
+}
+
+int store_set_limits(struct store *s, int64_t max_profiles, int64_t max_bytes)
+{
+	int64_t old_p, old_b;
+	int rc, evicted;
+
+	if (!s)
+		return RG_ERR_INVAL;
+	if (max_profiles < 0 || max_bytes < 0 || (max_bytes && max_bytes < 4096))
+		return RG_ERR_RANGE;
+	if ((rc = store__lock(s)) < 0)
+		return rc;
+	old_p = s->max_profiles;
+	old_b = s->max_bytes;
+	if (max_profiles)
+		s->max_profiles = max_profiles;
+	if (max_bytes)
+		s->max_bytes = max_bytes;
+	if (s->max_profiles >= old_p && s->max_bytes >= old_b) {
+		store__unlock(s);
+		return 0; /* nothing can be over a raised limit that was not before */
+	}
+	if ((rc = store__begin(s, "set_limits")) < 0)
+		goto fail;
+	if ((rc = store__seen_write(s)) < 0 || (evicted = rc = store__evict(s, NULL)) < 0 ||
+	    (rc = store__commit(s, "set_limits")) < 0) {
+		rg_db_rollback(s->db);
+		goto fail;
+	}
+	store__seen_clear(s);
+	s->evicted += evicted;
+	rg_info(STORE_COMP, "limits_changed", "max_profiles=%lld max_bytes=%lld evicted=%d",
+		(long long)s->max_profiles, (long long)s->max_bytes, evicted);
+	store__unlock(s);
+	return evicted;
+fail:
+	s->max_profiles = old_p;
+	s->max_bytes = old_b;
+	store__unlock(s);
+	return rc;
 }

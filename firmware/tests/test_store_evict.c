@@ -3,7 +3,8 @@
  * least recently seen profiles go, with their identifiers; a lookup makes a
  * profile recent (through the batched last_seen); a profile the outbox
  * references - directly or under a merged id - is never evicted, until the
- * ack releases it.
+ * ack releases it. Limits lowered at run time (pushed configuration) evict
+ * at once, in the same order.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -236,6 +237,44 @@ static void a_full_pending_map_is_flushed_from_the_read_path(void **state)
 	assert_int_equal(store_open(&fx.cfg, &s), RG_ERR_RANGE);
 }
 
+static void lowered_limits_evict_at_once_in_lru_order(void **state)
+{
+	struct store *s;
+	(void)state;
+	s = fx_open();
+	put_n(s, 0, 6); /* p-0 .. p-5 */
+	/* p-0 is looked up (pending, not yet written): it is recent now */
+	assert_int_equal(fx_identify(s, "9000000", NULL, NULL, 0), 1);
+	rg_clock_manual_advance(&fx.clock, 1000);
+	assert_int_equal(store_set_limits(s, 3, 0), 3);
+	struct store_stats st = fx_stats(s);
+	assert_int_equal(st.profiles, 3);
+	assert_int_equal(st.max_profiles, 3);
+	assert_int_equal(st.evicted, 3);
+	assert_int_equal(st.seen_pending, 0); /* written before choosing */
+	assert_int_equal(cached(0), 1);
+	assert_int_equal(cached(1) + cached(2) + cached(3), 0);
+	assert_int_equal(cached(4) + cached(5), 2);
+	/* 0 keeps a limit as it is */
+	assert_int_equal(store_set_limits(s, 0, INT64_C(1) << 29), 0);
+	assert_int_equal(fx_stats(s).max_profiles, 3);
+	assert_int_equal(fx_stats(s).max_bytes, INT64_C(1) << 29);
+	/* raising evicts nothing; bad values change nothing */
+	assert_int_equal(store_set_limits(s, 100, INT64_C(1) << 30), 0);
+	assert_int_equal(store_set_limits(s, -1, 0), RG_ERR_RANGE);
+	assert_int_equal(store_set_limits(s, 0, 100), RG_ERR_RANGE);
+	assert_int_equal(fx_stats(s).max_profiles, 100);
+	assert_int_equal(store_set_limits(NULL, 1, 0), RG_ERR_INVAL);
+	/* pinned profiles stay; the limit still changes */
+	struct store_outbox_ref ref;
+	assert_int_equal(fx_append(s, RG_KIND_IDENTIFIED, "p-4", NULL, "{}", &ref), 0);
+	assert_int_equal(fx_append(s, RG_KIND_IDENTIFIED, "p-0", NULL, "{}", &ref), 0);
+	int before = (int)fx_stats(s).profiles;
+	assert_int_equal(store_set_limits(s, 1, 0), before - 2 > 0 ? before - 2 : 0);
+	assert_int_equal(fx_stats(s).max_profiles, 1);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -250,6 +289,8 @@ int main(void)
 					    fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(last_seen_is_batched_and_written_on_flush_and_close,
 					    fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(lowered_limits_evict_at_once_in_lru_order, fx_setup,
+					    fx_teardown),
 	    cmocka_unit_test_setup_teardown(a_full_pending_map_is_flushed_from_the_read_path,
 					    fx_setup, fx_teardown),
 	};

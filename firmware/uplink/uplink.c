@@ -2,8 +2,9 @@
  * uplink.c - the device uplink (firmware/uplink.h, docs/uplink.md): a sender
  * thread that turns the outbox into batches per lane and keeps a bounded
  * window of them in flight, and the rg_mqtt thread whose callbacks apply the
- * gateway's receipts, central's acks and lookup answers. Rows leave the
- * outbox only through store_outbox_ack on an ack naming them.
+ * gateway's receipts, central's acks and lookup answers, and hand pushed
+ * configuration documents to the daemon. Rows leave the outbox only through
+ * store_outbox_ack on an ack naming them.
  *
  * Locking: u->mu guards everything in struct uplink below it. Store calls
  * are never made under u->mu (the store has its own lock), so a slow fsync
@@ -49,7 +50,10 @@ struct uplink {
 	int resend_ms, lookup_ms;
 	struct rg_mqtt *mq;
 	char topic_up[RG_LANE__COUNT][TOPIC_MAX], topic_req[TOPIC_MAX], topic_resp[TOPIC_MAX],
-	    topic_status[TOPIC_MAX], topic_down[TOPIC_MAX], prefix_down[TOPIC_MAX];
+	    topic_status[TOPIC_MAX], topic_down[TOPIC_MAX], prefix_down[TOPIC_MAX],
+	    topic_cfg_store[TOPIC_MAX], topic_cfg_dev[TOPIC_MAX];
+	void (*on_config)(void *ctx, int scope, const char *topic, const void *payload, size_t len);
+	void *config_ctx;
 
 	/* the sender's own (no lock) */
 	pthread_t sender;
@@ -67,6 +71,9 @@ struct uplink {
 	int full_streak;
 	struct lookup_slot lookups[UPLINK_LOOKUP_MAX];
 	struct uplink_status st;
+	char *config_report; /* the "config" member of the status, JSON text, or NULL */
+	pthread_mutex_t
+	    status_mu; /* one status publish at a time, so the newest is retained last */
 };
 
 static int64_t now_ms(const struct uplink *u)
@@ -151,16 +158,37 @@ static void wake_locked(struct uplink *u)
 
 /* ---- MQTT callbacks (rg_mqtt's thread) ---- */
 
+/* The retained status: {"online":true,"outbox":N[,"config":{report}]} or
+ * {"online":false}. Any thread; status_mu keeps publishes in order. */
 static void publish_status(struct uplink *u, bool online)
 {
-	char buf[96];
+	char head[96], *buf = NULL;
 	int n, rows = online ? store_outbox_count(u->store) : 0;
-	if (online)
-		n = snprintf(buf, sizeof buf, "{\"online\":true,\"outbox\":%d}",
+
+	pthread_mutex_lock(&u->status_mu);
+	if (online) {
+		n = snprintf(head, sizeof head, "{\"online\":true,\"outbox\":%d",
 			     rows < 0 ? 0 : rows);
+		pthread_mutex_lock(&u->mu);
+		size_t rl = u->config_report ? strlen(u->config_report) : 0;
+		if ((buf = malloc((size_t)n + rl + 16))) {
+			if (rl)
+				n = snprintf(buf, (size_t)n + rl + 16, "%s,\"config\":%s}", head,
+					     u->config_report);
+			else
+				n = snprintf(buf, (size_t)n + rl + 16, "%s}", head);
+		}
+		pthread_mutex_unlock(&u->mu);
+	} else {
+		buf = strdup("{\"online\":false}");
+		n = buf ? (int)strlen(buf) : 0;
+	}
+	if (buf)
+		rg_mqtt_publish(u->mq, u->topic_status, buf, (size_t)n, 1, true, NULL);
 	else
-		n = snprintf(buf, sizeof buf, "{\"online\":false}");
-	rg_mqtt_publish(u->mq, u->topic_status, buf, (size_t)n, 1, true, NULL);
+		rg_warn(COMP, "status_failed", "error=%s", rg_errname(RG_ERR_NOMEM));
+	pthread_mutex_unlock(&u->status_mu);
+	free(buf);
 }
 
 static void on_connect(void *ctx, bool session_present)
@@ -170,6 +198,15 @@ static void on_connect(void *ctx, bool session_present)
 	/* Subscribing again is harmless with a kept session and needed without. */
 	if (rg_mqtt_subscribe(u->mq, u->topic_down, 1) < 0)
 		rg_warn(COMP, "subscribe_failed", "filter=%s", u->topic_down);
+	/* Configuration is state, not a stream of events: the retained document
+	 * of each scope comes with every subscribe, so a device that was away
+	 * gets the latest one (the daemon ignores repeats). QoS 0 so that the
+	 * broker does not also queue, in the kept session, every version pushed
+	 * while the device was away; a delivery lost to a dropped link comes
+	 * back retained with the next connect's subscribe. */
+	if (u->on_config && (rg_mqtt_subscribe(u->mq, u->topic_cfg_store, 0) < 0 ||
+			     rg_mqtt_subscribe(u->mq, u->topic_cfg_dev, 0) < 0))
+		rg_warn(COMP, "subscribe_failed", "filter=%s", u->topic_cfg_store);
 	publish_status(u, true);
 	pthread_mutex_lock(&u->mu);
 	u->connected = true;
@@ -364,6 +401,17 @@ static void on_message(void *ctx, const struct rg_mqtt_msg *m)
 	char q[80];
 
 	if (strncmp(m->topic, u->prefix_down, pl)) {
+		int scope =
+		    u->on_config ? uplink__config_topic(u->store_id, u->device, m->topic) : -1;
+		if (scope >= 0) {
+			pthread_mutex_lock(&u->mu);
+			u->st.config_messages++;
+			pthread_mutex_unlock(&u->mu);
+			rg_debug(COMP, "config_message", "topic=%s bytes=%zu",
+				 rg_log_quote(q, sizeof q, m->topic), m->len);
+			u->on_config(u->config_ctx, scope, m->topic, m->payload, m->len);
+			return;
+		}
 		rg_warn(COMP, "unexpected_message", "topic=%s",
 			rg_log_quote(q, sizeof q, m->topic));
 		return;
@@ -514,13 +562,14 @@ static int send_new(struct uplink *u)
 	bool room = !u->stop && u->connected && now >= u->pause_until_ms &&
 		    in_window(u, now) + RG_LANE__COUNT <= UPLINK_WINDOW &&
 		    u->n_track + RG_LANE__COUNT <= UPLINK_TRACK_MAX && !unspooled_locked(u);
+	size_t batch_max = u->batch_max; /* uplink_set_params may change it */
 	pthread_mutex_unlock(&u->mu);
 	if (!room)
 		return 0;
 
 	for (int l = 0; l < RG_LANE__COUNT; l++)
 		built[l] = &u->scratch[l];
-	uplink__batcher_init(&bt, u->device, u->store_id, u->batch_max, built, NULL);
+	uplink__batcher_init(&bt, u->device, u->store_id, batch_max, built, NULL);
 	w.bt = &bt;
 	w.gen = &u->gen;
 	rc = store_outbox_list(u->store, u->cursor, STORE_LIST_MAX, walk_row, &w);
@@ -625,6 +674,17 @@ static int bad(const char *what)
 	return RG_ERR_CONFIG;
 }
 
+static int params_check(int batch_max, int resend_ms, int lookup_timeout_ms)
+{
+	if (batch_max < 0 || batch_max > UPLINK_BATCH_MAX)
+		return bad("uplink.batch_max must be 1..500");
+	if (resend_ms < 0 || (resend_ms > 0 && resend_ms < 100) || resend_ms > 3600000)
+		return bad("uplink.resend_ms must be 100..3600000");
+	if (lookup_timeout_ms < 0 || lookup_timeout_ms > 60000)
+		return bad("uplink.lookup_timeout_ms must be 0..60000");
+	return 0;
+}
+
 static int topic(char *buf, const char *store, const char *dev, const char *tail)
 {
 	int n = snprintf(buf, TOPIC_MAX, "rg/v1/s/%s/d/%s/%s", store, dev, tail);
@@ -638,7 +698,9 @@ static void uplink_free(struct uplink *u)
 		free(u->track[i]);
 	pthread_cond_destroy(&u->lk_cv);
 	pthread_cond_destroy(&u->cv);
+	pthread_mutex_destroy(&u->status_mu);
 	pthread_mutex_destroy(&u->mu);
+	free(u->config_report);
 	free(u);
 }
 
@@ -658,13 +720,8 @@ int uplink_start(const struct uplink_config *cfg, struct uplink **out)
 		return bad("device_id must be 1..64 of [a-z0-9-]");
 	if (!store_word_valid(cfg->store_id))
 		return bad("store_id must be 1..32 of [a-z0-9-]");
-	if (cfg->batch_max < 0 || cfg->batch_max > UPLINK_BATCH_MAX)
-		return bad("uplink.batch_max must be 1..500");
-	if (cfg->resend_ms < 0 || (cfg->resend_ms > 0 && cfg->resend_ms < 100) ||
-	    cfg->resend_ms > 3600000)
-		return bad("uplink.resend_ms must be 100..3600000");
-	if (cfg->lookup_timeout_ms < 0 || cfg->lookup_timeout_ms > 60000)
-		return bad("uplink.lookup_timeout_ms must be 0..60000");
+	if ((rc = params_check(cfg->batch_max, cfg->resend_ms, cfg->lookup_timeout_ms)) < 0)
+		return rc;
 	if (!(u = calloc(1, sizeof *u)))
 		return RG_ERR_NOMEM;
 	snprintf(u->device, sizeof u->device, "%s", cfg->device_id);
@@ -676,6 +733,9 @@ int uplink_start(const struct uplink_config *cfg, struct uplink **out)
 	u->lookup_ms = cfg->lookup_timeout_ms ? cfg->lookup_timeout_ms : DEFAULT_LOOKUP_MS;
 	rg_uuid7_gen_init(&u->gen, u->clock, rg_rand_system());
 	pthread_mutex_init(&u->mu, NULL);
+	pthread_mutex_init(&u->status_mu, NULL);
+	u->on_config = cfg->on_config;
+	u->config_ctx = cfg->config_ctx;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&u->cv, &ca);
@@ -692,7 +752,10 @@ int uplink_start(const struct uplink_config *cfg, struct uplink **out)
 	    topic(u->topic_resp, u->store_id, u->device, "down/resp") ||
 	    topic(u->topic_status, u->store_id, u->device, "status") ||
 	    topic(u->topic_down, u->store_id, u->device, "down/#") ||
-	    topic(u->prefix_down, u->store_id, u->device, "down/")) {
+	    topic(u->prefix_down, u->store_id, u->device, "down/") ||
+	    topic(u->topic_cfg_dev, u->store_id, u->device, "config") ||
+	    snprintf(u->topic_cfg_store, TOPIC_MAX, "rg/v1/s/%s/config/#", u->store_id) >=
+		TOPIC_MAX) {
 		uplink_free(u);
 		return bad("topic too long");
 	}
@@ -737,6 +800,47 @@ int uplink_start(const struct uplink_config *cfg, struct uplink **out)
 	rg_info(COMP, "started", "device=%s store=%s host=%s port=%d batch_max=%zu resend_ms=%d",
 		u->device, u->store_id, cfg->host, cfg->port, u->batch_max, u->resend_ms);
 	*out = u;
+	return 0;
+}
+
+int uplink_set_params(struct uplink *u, int batch_max, int resend_ms, int lookup_timeout_ms)
+{
+	int rc;
+	if (!u)
+		return RG_ERR_INVAL;
+	if ((rc = params_check(batch_max, resend_ms, lookup_timeout_ms)) < 0)
+		return rc;
+	pthread_mutex_lock(&u->mu);
+	bool changed = u->batch_max != (batch_max ? (size_t)batch_max : DEFAULT_BATCH_MAX) ||
+		       u->resend_ms != (resend_ms ? resend_ms : DEFAULT_RESEND_MS) ||
+		       u->lookup_ms != (lookup_timeout_ms ? lookup_timeout_ms : DEFAULT_LOOKUP_MS);
+	u->batch_max = batch_max ? (size_t)batch_max : DEFAULT_BATCH_MAX;
+	u->resend_ms = resend_ms ? resend_ms : DEFAULT_RESEND_MS;
+	u->lookup_ms = lookup_timeout_ms ? lookup_timeout_ms : DEFAULT_LOOKUP_MS;
+	wake_locked(u);
+	pthread_mutex_unlock(&u->mu);
+	if (changed)
+		rg_info(COMP, "params_changed", "batch_max=%d resend_ms=%d lookup_timeout_ms=%d",
+			batch_max ? batch_max : DEFAULT_BATCH_MAX,
+			resend_ms ? resend_ms : DEFAULT_RESEND_MS,
+			lookup_timeout_ms ? lookup_timeout_ms : DEFAULT_LOOKUP_MS);
+	return 0;
+}
+
+int uplink_set_config_report(struct uplink *u, const char *json)
+{
+	char *copy = NULL;
+	if (!u)
+		return RG_ERR_INVAL;
+	if (json && !(copy = strdup(json)))
+		return RG_ERR_NOMEM;
+	pthread_mutex_lock(&u->mu);
+	free(u->config_report);
+	u->config_report = copy;
+	bool stopping = u->stop;
+	pthread_mutex_unlock(&u->mu);
+	if (!stopping && rg_mqtt_connected(u->mq))
+		publish_status(u, true);
 	return 0;
 }
 
@@ -799,11 +903,11 @@ int uplink_lookup(struct uplink *u, const uint8_t token[32], int timeout_ms, cha
 	if (!u || !token || !buf || !cap)
 		return RG_ERR_INVAL;
 	buf[0] = '\0';
-	if (timeout_ms <= 0)
-		timeout_ms = u->lookup_ms;
 	if ((n = uplink__lookup_request(token, req, sizeof req)) < 0)
 		return n;
 	pthread_mutex_lock(&u->mu);
+	if (timeout_ms <= 0)
+		timeout_ms = u->lookup_ms;
 	if (u->stop || !u->connected) {
 		pthread_mutex_unlock(&u->mu);
 		return RG_ERR_CLOSED;

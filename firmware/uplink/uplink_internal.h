@@ -59,6 +59,13 @@ int uplink__lookup_request(const uint8_t token[RG_TOKEN_LEN], char *buf, size_t 
 int uplink__lookup_result_parse(const char *buf, size_t len, char *profile, size_t cap, char *err,
 				size_t errcap);
 
+/* ---- configuration topics (docs/config.md) ---- */
+
+/* The scope (enum cfgdoc_scope) a configuration topic of this store and
+ * device names: rg/v1/s/<store>/config/tenant | store | keys/<1..2^53-1>,
+ * rg/v1/s/<store>/d/<device>/config; -1 for any other topic. */
+int uplink__config_topic(const char *store, const char *device, const char *topic);
+
 /* ---- batches ---- */
 
 /* The rows of one batch, by seq (ascending) and id. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cfgdoc.h"
 #include "common/codec.h"
 #include "common/crypto.h"
 #include "common/err.h"
@@ -333,4 +334,44 @@ size_t uplink__batch_remove(struct uplink_batch *b, const struct rg_uuid *ids, s
 	}
 	b->n = k;
 	return k;
+}
+
+/* ---- configuration topics ---- */
+
+int uplink__config_topic(const char *store, const char *device, const char *topic)
+{
+	char pre[RG_WIRE_STORE_MAX + 32];
+	size_t n;
+	const char *t;
+
+	if (!store || !device || !topic)
+		return -1;
+	snprintf(pre, sizeof pre, "rg/v1/s/%s/", store);
+	n = strlen(pre);
+	if (strncmp(topic, pre, n))
+		return -1;
+	t = topic + n;
+	if (!strncmp(t, "d/", 2)) {
+		size_t dl = strlen(device);
+		if (strncmp(t + 2, device, dl) || strcmp(t + 2 + dl, "/config"))
+			return -1;
+		return CFGDOC_SCOPE_DEVICE;
+	}
+	if (strncmp(t, "config/", 7))
+		return -1;
+	t += 7;
+	if (!strcmp(t, "tenant"))
+		return CFGDOC_SCOPE_TENANT;
+	if (!strcmp(t, "store"))
+		return CFGDOC_SCOPE_STORE;
+	if (!strncmp(t, "keys/", 5)) {
+		const char *v = t + 5;
+		size_t k = 0;
+		while (v[k] >= '0' && v[k] <= '9')
+			k++;
+		if (k == 0 || k > 16 || v[k] || v[0] == '0')
+			return -1;
+		return CFGDOC_SCOPE_KEYS;
+	}
+	return -1;
 }

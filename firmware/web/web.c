@@ -426,6 +426,9 @@ static enum MHD_Result dispatch(struct web_server *s, struct MHD_Connection *c, 
 
 	if (rs->too_big)
 		return send_error(c, 413, "too_large", "request body too large");
+	/* The short name tests and staff type: the same as /api/v1/config. */
+	if (!strcmp(url, "/api/config"))
+		url = "/api/v1/config";
 	if (!strcmp(url, "/healthz") && is_get) {
 		char *body = NULL;
 		size_t len = 0;

@@ -76,7 +76,7 @@ static int parse_devices(const cJSON *root, struct gwcfg *c, char *err, size_t e
 		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	if (cJSON_GetArraySize(arr) == 0)
 		return rg_errf(RG_ERR_CONFIG, err, errcap,
-			     "key \"known_devices\": empty; leave it out to accept any device");
+			       "key \"known_devices\": empty; leave it out to accept any device");
 	c->devices = calloc((size_t)cJSON_GetArraySize(arr), sizeof *c->devices);
 	if (!c->devices)
 		return rg_errf(RG_ERR_CONFIG, err, errcap, "out of memory");
@@ -84,19 +84,19 @@ static int parse_devices(const cJSON *root, struct gwcfg *c, char *err, size_t e
 	{
 		if (!cJSON_IsString(it) || !rg_wire_identity_valid(it->valuestring))
 			return rg_errf(RG_ERR_CONFIG, err, errcap,
-				     "key \"known_devices\": item %zu is not a device identity "
-				     "([a-z0-9-]{1,64})",
-				     i);
+				       "key \"known_devices\": item %zu is not a device identity "
+				       "([a-z0-9-]{1,64})",
+				       i);
 		if (!strncmp(it->valuestring, "gw-", 3))
 			return rg_errf(RG_ERR_CONFIG, err, errcap,
-				     "key \"known_devices\": item %zu: \"gw-\" names a gateway, "
-				     "not a device",
-				     i);
+				       "key \"known_devices\": item %zu: \"gw-\" names a gateway, "
+				       "not a device",
+				       i);
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(c->devices[j], it->valuestring))
 				return rg_errf(RG_ERR_CONFIG, err, errcap,
-					     "key \"known_devices\": item %zu repeats \"%s\"", i,
-					     it->valuestring);
+					       "key \"known_devices\": item %zu repeats \"%s\"", i,
+					       it->valuestring);
 		copy_str(c->devices[i], sizeof c->devices[i], it->valuestring);
 		i++;
 	}
@@ -107,11 +107,12 @@ static int parse_devices(const cJSON *root, struct gwcfg *c, char *err, size_t e
 static int parse_root(const cJSON *root, struct gwcfg *c, char *err, size_t errcap)
 {
 	static const char *const keys[] = {
-	    "store_id", "identity",	 "store_broker",     "central_broker", "tls", "spool",
-	    "forward",	"known_devices", "stats_interval_s", "log_level",      NULL};
+	    "store_id", "identity",	 "store_broker",     "central_broker", "tls",	 "spool",
+	    "forward",	"known_devices", "stats_interval_s", "log_level",      "config", NULL};
 	static const char *const tls_keys[] = {"ca_file", "cert_file", "key_file", NULL};
 	static const char *const spool_keys[] = {"path", "budget_bytes", NULL};
 	static const char *const fwd_keys[] = {"window", "resend_ms", "reconnect_max_ms", NULL};
+	static const char *const config_keys[] = {"trust_anchor", "state", NULL};
 	char m[RG_JSON_ERR_MAX];
 	const cJSON *o;
 	const char *s;
@@ -125,16 +126,18 @@ static int parse_root(const cJSON *root, struct gwcfg *c, char *err, size_t errc
 		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	/* A store id has the identity alphabet, up to 32 characters. */
 	if (!rg_wire_identity_valid(s))
-		return rg_errf(RG_ERR_CONFIG, err, errcap, "key \"store_id\": \"%s\" is not [a-z0-9-]{1,32}", s);
+		return rg_errf(RG_ERR_CONFIG, err, errcap,
+			       "key \"store_id\": \"%s\" is not [a-z0-9-]{1,32}", s);
 	copy_str(c->store_id, sizeof c->store_id, s);
 	snprintf(c->identity, sizeof c->identity, "gw-%s", c->store_id);
 	s = NULL;
 	if (rg_json_opt_str(root, "identity", RG_WIRE_ID_MAX, &s, m, sizeof m) < 0)
 		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	if (s && strcmp(s, c->identity))
-		return rg_errf(RG_ERR_CONFIG, err, errcap,
-			     "key \"identity\": \"%s\" must be \"%s\" (a gateway is gw-<store_id>)",
-			     s, c->identity);
+		return rg_errf(
+		    RG_ERR_CONFIG, err, errcap,
+		    "key \"identity\": \"%s\" must be \"%s\" (a gateway is gw-<store_id>)", s,
+		    c->identity);
 
 	if ((rc = parse_broker(root, "store_broker", &c->store_broker, err, errcap)) < 0 ||
 	    (rc = parse_broker(root, "central_broker", &c->central_broker, err, errcap)) < 0)
@@ -167,21 +170,49 @@ static int parse_root(const cJSON *root, struct gwcfg *c, char *err, size_t errc
 		if (rg_json_check_keys(o, fwd_keys, m, sizeof m) < 0)
 			return nested("forward", m, err, errcap);
 		v = c->forward_window;
-		if (rg_json_opt_int(o, "window", 1, 1000, &v, m, sizeof m) < 0)
+		if (rg_json_opt_int(o, "window", 1, GWCFG_WINDOW_MAX, &v, m, sizeof m) < 0)
 			return nested("forward", m, err, errcap);
 		c->forward_window = (int)v;
 		v = c->resend_ms;
-		if (rg_json_opt_int(o, "resend_ms", 100, 3600000, &v, m, sizeof m) < 0)
+		if (rg_json_opt_int(o, "resend_ms", GWCFG_RESEND_MIN, GWCFG_RESEND_MAX, &v, m,
+				    sizeof m) < 0)
 			return nested("forward", m, err, errcap);
 		c->resend_ms = (int)v;
 		v = c->reconnect_max_ms;
-		if (rg_json_opt_int(o, "reconnect_max_ms", 1000, 300000, &v, m, sizeof m) < 0)
+		if (rg_json_opt_int(o, "reconnect_max_ms", GWCFG_RECONNECT_MIN, GWCFG_RECONNECT_MAX,
+				    &v, m, sizeof m) < 0)
 			return nested("forward", m, err, errcap);
 		c->reconnect_max_ms = (int)v;
 	}
 
+	o = NULL;
+	if (rg_json_opt_obj(root, "config", &o, m, sizeof m) < 0)
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
+	if (o) {
+		if (rg_json_check_keys(o, config_keys, m, sizeof m) < 0)
+			return nested("config", m, err, errcap);
+		if ((rc = req_path(o, "config", "trust_anchor", c->config_anchor, err, errcap)) < 0)
+			return rc;
+		s = NULL;
+		if (rg_json_opt_str(o, "state", GWCFG_PATH_MAX - 1, &s, m, sizeof m) < 0)
+			return nested("config", m, err, errcap);
+		if (s)
+			copy_str(c->config_state, sizeof c->config_state, s);
+		else if (snprintf(c->config_state, sizeof c->config_state, "%s-config",
+				  c->spool_path) >= (int)sizeof c->config_state)
+			return rg_errf(
+			    RG_ERR_CONFIG, err, errcap,
+			    "key \"config.state\": the default (spool.path + \"-config\") "
+			    "is longer than %d bytes; set it",
+			    GWCFG_PATH_MAX - 1);
+		if (!strcmp(c->config_state, c->spool_path))
+			return rg_errf(RG_ERR_CONFIG, err, errcap,
+				       "key \"config.state\": must not be the spool's file");
+		c->has_config = true;
+	}
+
 	v = c->stats_interval_s;
-	if (rg_json_opt_int(root, "stats_interval_s", 1, 86400, &v, m, sizeof m) < 0)
+	if (rg_json_opt_int(root, "stats_interval_s", 1, GWCFG_STATS_MAX, &v, m, sizeof m) < 0)
 		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	c->stats_interval_s = (int)v;
 
@@ -192,8 +223,8 @@ static int parse_root(const cJSON *root, struct gwcfg *c, char *err, size_t errc
 		int l = rg_log_level_parse(s);
 		if (l < 0)
 			return rg_errf(RG_ERR_CONFIG, err, errcap,
-				     "key \"log_level\": \"%s\" is not debug|info|warn|error|off",
-				     s);
+				       "key \"log_level\": \"%s\" is not debug|info|warn|error|off",
+				       s);
 		c->log_level = l;
 	}
 	return parse_devices(root, c, err, errcap);
@@ -270,8 +301,9 @@ int gwcfg_reload_check(const struct gwcfg *old, const struct gwcfg *n, char *err
 		key = "tls";
 	else if (strcmp(old->spool_path, n->spool_path))
 		key = "spool.path";
-	else if (old->reconnect_max_ms != n->reconnect_max_ms)
-		key = "forward.reconnect_max_ms";
+	else if (old->has_config != n->has_config || strcmp(old->config_anchor, n->config_anchor) ||
+		 strcmp(old->config_state, n->config_state))
+		key = "config";
 	if (!key)
 		return 0;
 	if (err && errcap)
@@ -289,4 +321,77 @@ int gwcfg_device_known(const struct gwcfg *c, const char *id)
 		if (!strcmp(c->devices[i], id))
 			return 1;
 	return 0;
+}
+
+int gwcfg_copy(struct gwcfg *dst, const struct gwcfg *src)
+{
+	*dst = *src;
+	dst->devices = NULL;
+	if (src->n_devices) {
+		if (!(dst->devices = calloc(src->n_devices, sizeof *dst->devices))) {
+			dst->n_devices = 0;
+			return RG_ERR_NOMEM;
+		}
+		memcpy(dst->devices, src->devices, src->n_devices * sizeof *dst->devices);
+	}
+	return 0;
+}
+
+/* One integer key of the overlay: absent leaves *dst; present must be an
+ * integer within [min, max] (this file's range for the key). */
+static int overlay_int(const cJSON *o, const char *key, const char *path, int64_t min, int64_t max,
+		       int *dst, int *applied, char *err, size_t errcap)
+{
+	const cJSON *it = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+	double d;
+	if (!it)
+		return 0;
+	d = cJSON_IsNumber(it) ? it->valuedouble : 0;
+	if (!cJSON_IsNumber(it) || d != (double)(int64_t)d || d < (double)min || d > (double)max)
+		return rg_errf(RG_ERR_CONFIG, err, errcap,
+			       "%s: must be an integer %lld..%lld for this gateway", path,
+			       (long long)min, (long long)max);
+	*dst = (int)d;
+	(*applied)++;
+	return 0;
+}
+
+int gwcfg_overlay(struct gwcfg *c, const cJSON *merged, char *err, size_t errcap)
+{
+	const cJSON *gw, *fwd, *log, *lv;
+	struct gwcfg t = *c;
+	int applied = 0, rc;
+
+	if (!merged)
+		return 0;
+	gw = cJSON_GetObjectItemCaseSensitive(merged, "gateway");
+	if (!gw)
+		return 0;
+	if (!cJSON_IsObject(gw))
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "gateway: must be an object");
+	fwd = cJSON_GetObjectItemCaseSensitive(gw, "forward");
+	log = cJSON_GetObjectItemCaseSensitive(gw, "log");
+	if ((fwd && !cJSON_IsObject(fwd)) || (log && !cJSON_IsObject(log)))
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "gateway.%s: must be an object",
+			       fwd && !cJSON_IsObject(fwd) ? "forward" : "log");
+	if ((lv = log ? cJSON_GetObjectItemCaseSensitive(log, "level") : NULL)) {
+		int l = cJSON_IsString(lv) ? rg_log_level_parse(lv->valuestring) : -1;
+		if (l < 0 || l == RG_LOG_OFF)
+			return rg_errf(RG_ERR_CONFIG, err, errcap,
+				       "gateway.log.level: must be error|warn|info|debug");
+		t.log_level = l;
+		applied++;
+	}
+	if ((rc = overlay_int(fwd, "window", "gateway.forward.window", 1, GWCFG_WINDOW_MAX,
+			      &t.forward_window, &applied, err, errcap)) < 0 ||
+	    (rc = overlay_int(fwd, "resend_ms", "gateway.forward.resend_ms", GWCFG_RESEND_MIN,
+			      GWCFG_RESEND_MAX, &t.resend_ms, &applied, err, errcap)) < 0 ||
+	    (rc = overlay_int(fwd, "reconnect_max_ms", "gateway.forward.reconnect_max_ms",
+			      GWCFG_RECONNECT_MIN, GWCFG_RECONNECT_MAX, &t.reconnect_max_ms,
+			      &applied, err, errcap)) < 0 ||
+	    (rc = overlay_int(gw, "stats_interval_s", "gateway.stats_interval_s", 1,
+			      GWCFG_STATS_MAX, &t.stats_interval_s, &applied, err, errcap)) < 0)
+		return rc;
+	*c = t;
+	return applied;
 }

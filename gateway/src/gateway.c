@@ -3,8 +3,9 @@
  * rg_mqtt clients' threads only copy what arrives into one event queue
  * (bounded: a full queue makes the store client's thread wait, which stops
  * it reading from the broker); the main thread owns the spool, the
- * scheduler and every decision. A device batch is committed (in a group
- * with whatever else arrived meanwhile) before its receipt is published.
+ * scheduler, the configuration relay (cfgsync.h) and every decision. A
+ * device batch is committed (in a group with whatever else arrived
+ * meanwhile) before its receipt is published.
  */
 #include "gateway.h"
 
@@ -19,12 +20,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cfgdoc.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/wake.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/mqtt.h"
+#include "gateway/cfgsync.h"
 #include "gateway/forward.h"
 #include "gateway/spool.h"
 #include "gateway/uplink.h"
@@ -36,6 +39,7 @@
 #define LOOKUPS_MAX 256
 #define LOOKUP_TTL_MS 10000
 #define LOOKUP_MAX_BYTES 1024
+#define CONFIG_TICK_MS 60000 /* re-check the expiry of the gateway's own documents */
 
 enum ev_kind {
 	EV_STORE_UP,
@@ -50,8 +54,9 @@ struct ev {
 	struct ev *next;
 	enum ev_kind kind;
 	char *topic;
-	char *payload; /* NUL-terminated copy */
+	char *payload; /* NUL-terminated copy; NULL when too_large */
 	size_t len;
+	bool too_large; /* over the cap of its kind (cfgsync.h): not copied */
 	char *response_topic;
 	uint8_t corr[RG_MQTT_CORR_MAX];
 	size_t corr_len;
@@ -80,7 +85,10 @@ struct counters {
 };
 
 struct gw_daemon {
-	struct gwcfg cfg;
+	struct gwcfg cfg;  /* in force: the file with the pushed gateway.* keys over it */
+	struct gwcfg file; /* the file as last (re)loaded */
+	cJSON *pushed;	   /* the gateway's applied pushed settings (merged), or NULL */
+	struct gw_cfgsync *cs;
 	char *config_path;
 	const struct rg_clock *clock;
 	struct gw_spool *spool;
@@ -102,7 +110,7 @@ struct gw_daemon {
 	struct counters n;
 	struct lookup lookups[LOOKUPS_MAX];
 	uint64_t next_lookup;
-	int64_t last_status_ms, last_stats_ms;
+	int64_t last_status_ms, last_stats_ms, last_tick_ms;
 	int64_t last_backlog;
 	int64_t started_ms;
 };
@@ -160,24 +168,30 @@ static void push_kind(struct gw_daemon *d, enum ev_kind k)
 	push(d, e, false);
 }
 
-static void push_msg(struct gw_daemon *d, enum ev_kind k, const struct rg_mqtt_msg *m)
+/* cap: a payload longer is queued without its bytes (too_large), for the
+ * main thread to refuse and count. */
+static void push_msg(struct gw_daemon *d, enum ev_kind k, const struct rg_mqtt_msg *m, size_t cap)
 {
 	struct ev *e = calloc(1, sizeof *e);
-	if (!e || !(e->topic = strdup(m->topic)) || !(e->payload = malloc(m->len + 1)) ||
+	bool big = m->len > cap;
+	if (!e || !(e->topic = strdup(m->topic)) || (!big && !(e->payload = malloc(m->len + 1))) ||
 	    (m->response_topic && !(e->response_topic = strdup(m->response_topic)))) {
 		rg_error(COMP, "out_of_memory", "what=message len=%zu", m->len);
 		ev_free(e);
 		return;
 	}
 	e->kind = k;
-	memcpy(e->payload, m->payload, m->len);
-	e->payload[m->len] = '\0';
+	e->too_large = big;
+	if (!big) {
+		memcpy(e->payload, m->payload, m->len);
+		e->payload[m->len] = '\0';
+	}
 	e->len = m->len;
 	if (m->corr && m->corr_len <= sizeof e->corr) {
 		memcpy(e->corr, m->corr, m->corr_len);
 		e->corr_len = m->corr_len;
 	}
-	e->bytes = sizeof *e + m->len + strlen(m->topic);
+	e->bytes = sizeof *e + (big ? 0 : m->len) + strlen(m->topic);
 	push(d, e, true);
 }
 
@@ -205,6 +219,8 @@ static void store_on_connect(void *ctx, bool session_present)
 	rg_mqtt_subscribe(d->store, f, 1);
 	snprintf(f, sizeof f, "rg/v1/s/%s/d/+/req/#", d->cfg.store_id);
 	rg_mqtt_subscribe(d->store, f, 1);
+	snprintf(f, sizeof f, "rg/v1/s/%s/d/+/status", d->cfg.store_id);
+	rg_mqtt_subscribe(d->store, f, 1);
 	push_kind(d, EV_STORE_UP);
 }
 
@@ -214,9 +230,17 @@ static void store_on_disconnect(void *ctx, int reason)
 	push_kind(ctx, EV_STORE_DOWN);
 }
 
+static bool ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), t = strlen(tail);
+	return n >= t && !memcmp(s + n - t, tail, t);
+}
+
 static void store_on_message(void *ctx, const struct rg_mqtt_msg *m)
 {
-	push_msg(ctx, EV_STORE_MSG, m);
+	/* Device statuses have a cap of their own; batches are checked (and
+	 * refused with a receipt) by the main thread. */
+	push_msg(ctx, EV_STORE_MSG, m, ends_with(m->topic, "/status") ? GW_STATUS_MAX : SIZE_MAX);
 }
 
 static void central_on_connect(void *ctx, bool session_present)
@@ -226,6 +250,14 @@ static void central_on_connect(void *ctx, bool session_present)
 	(void)session_present;
 	snprintf(f, sizeof f, "rg/v1/g/%s/down/#", d->cfg.identity);
 	rg_mqtt_subscribe(d->central, f, 1);
+	/* IT's retained documents (docs/gateway.md): delivered again on every
+	 * subscribe, which rebuilds the relay's memory after a restart. */
+	rg_mqtt_subscribe(d->central, "rg/v1/config/tenant", 1);
+	snprintf(f, sizeof f, "rg/v1/config/store/%s", d->cfg.store_id);
+	rg_mqtt_subscribe(d->central, f, 1);
+	snprintf(f, sizeof f, "rg/v1/config/device/%s/+", d->cfg.store_id);
+	rg_mqtt_subscribe(d->central, f, 1);
+	rg_mqtt_subscribe(d->central, "rg/v1/config/keys/+", 1);
 	push_kind(d, EV_CENTRAL_UP);
 }
 
@@ -237,7 +269,8 @@ static void central_on_disconnect(void *ctx, int reason)
 
 static void central_on_message(void *ctx, const struct rg_mqtt_msg *m)
 {
-	push_msg(ctx, EV_CENTRAL_MSG, m);
+	push_msg(ctx, EV_CENTRAL_MSG, m,
+		 strncmp(m->topic, "rg/v1/config/", 13) ? SIZE_MAX : (size_t)CFGDOC_ENVELOPE_MAX);
 }
 
 /* ---- forwarding ---- */
@@ -257,7 +290,7 @@ static const struct gw_fwd_ops fwd_ops = {.publish = fwd_publish};
 static void publish_status(struct gw_daemon *d)
 {
 	struct gw_spool_stats st;
-	char buf[512];
+	char buf[512], *report = NULL, *full = NULL;
 	int64_t backlog;
 	int n;
 
@@ -280,7 +313,19 @@ static void publish_status(struct gw_daemon *d)
 			     (long long)backlog, (long long)st.items, (long long)st.batches[0],
 			     (long long)st.batches[1], (long long)st.batches[2],
 			     (long long)st.bytes, (long long)st.budget);
-		rg_mqtt_publish(d->central, d->central_status, buf, (size_t)n, 1, true, NULL);
+		/* With settings of its own, the status says what the gateway runs:
+		 * ..."budget_bytes":N,"config":{cfgstate_report()}} */
+		cJSON *r = gw_cfgsync_report(d->cs);
+		if (r && (report = cJSON_PrintUnformatted(r)) &&
+		    (full = malloc((size_t)n + strlen(report) + 16))) {
+			n = snprintf(full, (size_t)n + strlen(report) + 16, "%.*s,\"config\":%s}",
+				     n - 1, buf, report);
+		}
+		cJSON_Delete(r);
+		rg_mqtt_publish(d->central, d->central_status, full ? full : buf, (size_t)n, 1,
+				true, NULL);
+		free(full);
+		cJSON_free(report);
 	}
 	d->last_backlog = backlog;
 	d->last_status_ms = now_ms(d);
@@ -291,9 +336,11 @@ static void log_stats(struct gw_daemon *d, const char *event)
 	struct gw_spool_stats st;
 	struct gw_fwd_stats fs;
 	struct rg_mqtt_stats cs;
+	struct gw_cfgsync_stats c;
 	const struct counters *n = &d->n;
 
 	memset(&st, 0, sizeof st);
+	gw_cfgsync_stats_get(d->cs, &c);
 	gw_spool_stats(d->spool, &st);
 	gw_fwd_stats_get(d->fwd, &fs);
 	rg_mqtt_stats_get(d->central, &cs);
@@ -308,7 +355,12 @@ static void log_stats(struct gw_daemon *d, const char *event)
 	    "acks_malformed=%lld acks_unknown_device=%lld acks_unrelayed=%lld lookups=%lld "
 	    "lookup_answers=%lld lookups_dropped=%lld db_errors=%lld backlog_priority=%lld "
 	    "backlog_interactions=%lld backlog_telemetry=%lld backlog_items=%lld "
-	    "spool_bytes=%lld budget_bytes=%lld store=%s central=%s",
+	    "spool_bytes=%lld budget_bytes=%lld store=%s central=%s config_relayed=%lld "
+	    "config_cleared=%lld config_unchanged=%lld config_other_store=%lld "
+	    "config_bad_topic=%lld config_too_large=%lld config_uncached=%lld "
+	    "config_deferred=%lld config_republished=%lld status_mirrored=%lld "
+	    "status_unknown_device=%lld status_too_large=%lld config_offered=%lld "
+	    "config_applied=%lld config_refused=%lld config_state_errors=%lld",
 	    (long long)n->accepted, (long long)n->accepted_items, (long long)n->duplicates,
 	    (long long)n->refused[GW_REFUSE_MALFORMED], (long long)n->refused[GW_REFUSE_TOO_BIG],
 	    (long long)n->refused[GW_REFUSE_DEVICE_MISMATCH],
@@ -325,7 +377,12 @@ static void log_stats(struct gw_daemon *d, const char *event)
 	    (long long)n->lookups_dropped, (long long)n->db_errors, (long long)st.batches[0],
 	    (long long)st.batches[1], (long long)st.batches[2], (long long)st.items,
 	    (long long)st.bytes, (long long)st.budget, d->store_up ? "online" : "offline",
-	    d->central_up ? "online" : "offline");
+	    d->central_up ? "online" : "offline", (long long)c.relayed, (long long)c.cleared,
+	    (long long)c.unchanged, (long long)c.other_store, (long long)c.bad_topic,
+	    (long long)c.too_large, (long long)c.uncached, (long long)c.deferred,
+	    (long long)c.republished, (long long)c.mirrored, (long long)c.mirror_unknown,
+	    (long long)c.mirror_too_large, (long long)c.offered, (long long)c.applied,
+	    (long long)c.refused, (long long)c.state_errors);
 	d->last_stats_ms = now_ms(d);
 }
 
@@ -610,6 +667,7 @@ static void handle_events(struct gw_daemon *d, struct ev *list)
 		case EV_STORE_UP:
 			d->store_up = true;
 			publish_status(d);
+			gw_cfgsync_link_up(d->cs, GW_BROKER_STORE);
 			break;
 		case EV_STORE_DOWN:
 			d->store_up = false;
@@ -618,6 +676,7 @@ static void handle_events(struct gw_daemon *d, struct ev *list)
 			d->central_up = true;
 			gw_fwd_link(d->fwd, true);
 			publish_status(d);
+			gw_cfgsync_link_up(d->cs, GW_BROKER_CENTRAL);
 			break;
 		case EV_CENTRAL_DOWN:
 			d->central_up = false;
@@ -625,6 +684,8 @@ static void handle_events(struct gw_daemon *d, struct ev *list)
 			publish_status(d);
 			break;
 		case EV_CENTRAL_MSG:
+			if (gw_cfgsync_central(d->cs, e->topic, e->payload, e->len) != 0)
+				break;
 			if (!strcmp(e->topic, d->ack_topic))
 				ack_relay(d, e);
 			else if (!strcmp(e->topic, d->resp_topic))
@@ -633,6 +694,9 @@ static void handle_events(struct gw_daemon *d, struct ev *list)
 				rg_debug(COMP, "ignored", "topic=%s", e->topic);
 			break;
 		case EV_STORE_MSG:
+			if (gw_cfgsync_store(d->cs, e->topic, e->payload, e->len) != 0 ||
+			    e->too_large)
+				break;
 			if (gw_topic_parse(e->topic, d->cfg.store_id, &t) < 0) {
 				rg_debug(COMP, "ignored", "bytes=%zu", e->len);
 				break;
@@ -674,17 +738,40 @@ static void handle_events(struct gw_daemon *d, struct ev *list)
 	}
 }
 
-static void reload(struct gw_daemon *d)
+static const char *level_name(int l)
+{
+	static const char *const names[] = {"debug", "info", "warn", "error", "off"};
+	return l >= 0 && l <= RG_LOG_OFF ? names[l] : "?";
+}
+
+/* The configuration in force: the file with the pushed gateway.* keys
+ * over it (gwcfg_overlay), key by key. */
+static int effective(const struct gw_daemon *d, struct gwcfg *out, char *err, size_t errcap)
+{
+	int rc;
+	if ((rc = gwcfg_copy(out, &d->file)) < 0)
+		return rg_errf(rc, err, errcap, "out of memory");
+	if ((rc = gwcfg_overlay(out, d->pushed, err, errcap)) < 0) {
+		gwcfg_free(out);
+		return rc;
+	}
+	return 0;
+}
+
+/* Put file + pushed settings in force, through the same rule as a SIGHUP
+ * (gwcfg_reload_check). At start the persisted settings are applied before
+ * the broker clients exist, and the clients are made with them. */
+static void apply_config(struct gw_daemon *d, const char *event)
 {
 	struct gwcfg n;
 	char err[768], q[800];
-	if (gwcfg_load(d->config_path, &n, err, sizeof err) < 0) {
-		rg_error(COMP, "reload_failed", "error=%s action=kept_running_config",
+	if (effective(d, &n, err, sizeof err) < 0) {
+		rg_error(COMP, "config_apply_failed", "error=%s action=kept_running_config",
 			 rg_log_quote(q, sizeof q, err));
 		return;
 	}
 	if (gwcfg_reload_check(&d->cfg, &n, err, sizeof err) < 0) {
-		rg_error(COMP, "reload_refused", "error=%s action=kept_running_config",
+		rg_error(COMP, "config_apply_failed", "error=%s action=kept_running_config",
 			 rg_log_quote(q, sizeof q, err));
 		gwcfg_free(&n);
 		return;
@@ -695,11 +782,95 @@ static void reload(struct gw_daemon *d)
 		rg_log_set_level((enum rg_log_level)d->cfg.log_level);
 	gw_spool_set_budget(d->spool, d->cfg.budget_bytes);
 	gw_fwd_set_limits(d->fwd, d->cfg.forward_window, d->cfg.resend_ms);
-	rg_info(COMP, "reloaded",
-		"budget_bytes=%lld window=%d resend_ms=%d known_devices=%zu stats_interval_s=%d",
+	if (d->store)
+		rg_mqtt_set_backoff_max(d->store, d->cfg.reconnect_max_ms);
+	if (d->central)
+		rg_mqtt_set_backoff_max(d->central, d->cfg.reconnect_max_ms);
+	rg_info(COMP, event,
+		"budget_bytes=%lld window=%d resend_ms=%d reconnect_max_ms=%d known_devices=%zu "
+		"stats_interval_s=%d log_level=%s",
 		(long long)d->cfg.budget_bytes, d->cfg.forward_window, d->cfg.resend_ms,
-		d->cfg.n_devices, d->cfg.stats_interval_s);
+		d->cfg.reconnect_max_ms, d->cfg.n_devices, d->cfg.stats_interval_s, level_name(d->cfg.log_level));
 }
+
+static void reload(struct gw_daemon *d)
+{
+	struct gwcfg n;
+	char err[768], q[800];
+	if (gwcfg_load(d->config_path, &n, err, sizeof err) < 0) {
+		rg_error(COMP, "reload_failed", "error=%s action=kept_running_config",
+			 rg_log_quote(q, sizeof q, err));
+		return;
+	}
+	if (gwcfg_reload_check(&d->file, &n, err, sizeof err) < 0) {
+		rg_error(COMP, "reload_refused", "error=%s action=kept_running_config",
+			 rg_log_quote(q, sizeof q, err));
+		gwcfg_free(&n);
+		return;
+	}
+	gwcfg_free(&d->file);
+	d->file = n;
+	apply_config(d, "reloaded");
+}
+
+/* ---- the gateway's own pushed settings (cfgsync ops, main thread) ---- */
+
+static int cs_publish(void *ctx, enum gw_broker b, const char *topic, const void *payload,
+		      size_t len)
+{
+	struct gw_daemon *d = ctx;
+	return rg_mqtt_publish(b == GW_BROKER_STORE ? d->store : d->central, topic, payload, len, 1,
+			       true, NULL);
+}
+
+static int cs_device_known(void *ctx, const char *dev)
+{
+	struct gw_daemon *d = ctx;
+	return gwcfg_device_known(&d->cfg, dev);
+}
+
+static void cs_settings(void *ctx, const cJSON *merged)
+{
+	struct gw_daemon *d = ctx;
+	cJSON *copy = cJSON_Duplicate(merged, true);
+	const cJSON *was = cJSON_GetObjectItemCaseSensitive(d->pushed, "gateway");
+	const cJSON *now = cJSON_GetObjectItemCaseSensitive(copy, "gateway");
+	bool same = (!was && !now) || (was && now && cJSON_Compare(was, now, true));
+	if (!copy) {
+		rg_error(COMP, "out_of_memory", "what=pushed_settings");
+		return;
+	}
+	cJSON_Delete(d->pushed);
+	d->pushed = copy;
+	/* Device keys changed only: nothing for the gateway to do. */
+	if (!same)
+		apply_config(d, "settings_applied");
+}
+
+static int cs_validate(void *ctx, const cJSON *merged, char *err, size_t errcap)
+{
+	struct gw_daemon *d = ctx;
+	struct gwcfg n;
+	int rc;
+	if ((rc = gwcfg_copy(&n, &d->file)) < 0)
+		return rg_errf(rc, err, errcap, "out of memory");
+	rc = gwcfg_overlay(&n, merged, err, errcap);
+	gwcfg_free(&n);
+	return rc < 0 ? RG_ERR_CONFIG : 0;
+}
+
+static void cs_report_changed(void *ctx)
+{
+	publish_status(ctx);
+}
+
+static const struct gw_cfgsync_ops cs_ops = {
+    .publish = cs_publish,
+    .device_known = cs_device_known,
+    .settings = cs_settings,
+    .validate = cs_validate,
+    .report_changed = cs_report_changed,
+};
 
 static int poll_timeout(struct gw_daemon *d)
 {
@@ -727,7 +898,7 @@ int gw_daemon_run(struct gw_daemon *d)
 		"resend_ms=%d",
 		d->cfg.store_id, d->cfg.identity, d->cfg.spool_path, (long long)d->cfg.budget_bytes,
 		d->cfg.forward_window, d->cfg.resend_ms);
-	d->last_stats_ms = d->last_status_ms = now_ms(d);
+	d->last_stats_ms = d->last_status_ms = d->last_tick_ms = now_ms(d);
 	while (!rg_wake_stopping()) {
 		poll(&pfd, 1, poll_timeout(d));
 		unsigned flags = rg_wake_take();
@@ -751,6 +922,10 @@ int gw_daemon_run(struct gw_daemon *d)
 		}
 		if (now - d->last_stats_ms >= (int64_t)d->cfg.stats_interval_s * 1000)
 			log_stats(d, "stats");
+		if (now - d->last_tick_ms >= CONFIG_TICK_MS) {
+			d->last_tick_ms = now;
+			gw_cfgsync_tick(d->cs);
+		}
 	}
 
 	rg_info(COMP, "stopping", "reason=signal");
@@ -818,12 +993,14 @@ int gw_daemon_new(struct gwcfg *cfg, const char *config_path, struct gw_daemon *
 	struct gw_daemon *d;
 	int rc;
 
+	char err[768], q[800];
+
 	*out = NULL;
 	if (!(d = calloc(1, sizeof *d))) {
 		gwcfg_free(cfg);
 		return RG_ERR_NOMEM;
 	}
-	d->cfg = *cfg;
+	d->file = *cfg;
 	memset(cfg, 0, sizeof *cfg);
 	d->clock = rg_clock_system();
 	pthread_mutex_init(&d->mu, NULL);
@@ -832,6 +1009,44 @@ int gw_daemon_new(struct gwcfg *cfg, const char *config_path, struct gw_daemon *
 		rc = RG_ERR_NOMEM;
 		goto fail;
 	}
+	/* The gateway's own settings first: what was applied before the last
+	 * stop is in force before either broker is reached. */
+	struct gw_cfgsync_params cp = {
+	    .store_id = d->file.store_id,
+	    .identity = d->file.identity,
+	    .trust_anchor = d->file.has_config ? d->file.config_anchor : NULL,
+	    .state_path = d->file.has_config ? d->file.config_state : NULL,
+	    .clock = d->clock,
+	    .ops = &cs_ops,
+	    .ctx = d,
+	};
+	if ((rc = gw_cfgsync_new(&cp, &d->cs, err, sizeof err)) < 0) {
+		rg_error(COMP, "config_invalid", "error=%s", rg_log_quote(q, sizeof q, err));
+		fprintf(stderr, "regulars-gateway: %s\n", err);
+		rc = RG_ERR_CONFIG;
+		goto fail;
+	}
+	if (!d->file.has_config)
+		rg_info(COMP, "config_disabled",
+			"reason=no_config_object relay=on detail=\"no pushed settings for the "
+			"gateway itself\"");
+	else if (!(d->pushed = gw_cfgsync_merged(d->cs))) {
+		rc = RG_ERR_NOMEM;
+		goto fail;
+	}
+	if ((rc = effective(d, &d->cfg, err, sizeof err)) < 0) {
+		/* The persisted settings passed this check when they were applied;
+		 * only a file changed since can make them not fit: the file wins. */
+		rg_warn(COMP, "pushed_settings_ignored", "error=%s",
+			rg_log_quote(q, sizeof q, err));
+		cJSON_Delete(d->pushed);
+		d->pushed = NULL;
+		if ((rc = gwcfg_copy(&d->cfg, &d->file)) < 0)
+			goto fail;
+	}
+	if (!getenv("REGULARS_LOG_LEVEL"))
+		rg_log_set_level((enum rg_log_level)d->cfg.log_level);
+
 	snprintf(d->up_prefix, sizeof d->up_prefix, "rg/v1/g/%s/up/", d->cfg.identity);
 	snprintf(d->ack_topic, sizeof d->ack_topic, "rg/v1/g/%s/down/ack", d->cfg.identity);
 	snprintf(d->resp_topic, sizeof d->resp_topic, "rg/v1/g/%s/down/resp", d->cfg.identity);
@@ -887,7 +1102,10 @@ void gw_daemon_free(struct gw_daemon *d)
 	}
 	gw_fwd_free(d->fwd);
 	gw_spool_close(d->spool);
+	gw_cfgsync_free(d->cs);
+	cJSON_Delete(d->pushed);
 	gwcfg_free(&d->cfg);
+	gwcfg_free(&d->file);
 	free(d->config_path);
 	rg_wake_close();
 	pthread_cond_destroy(&d->room);

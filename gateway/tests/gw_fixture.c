@@ -120,3 +120,77 @@ void gwfx_in_free(struct gwfx_in *x)
 	free(x->doc);
 	x->doc = NULL;
 }
+
+/* ---- signed configuration documents ---- */
+
+int gwfx_cfg_keys(struct gwfx_cfgkeys *k, const char *tenant, size_t n_trusted)
+{
+	int rc;
+	memset(k, 0, sizeof *k);
+	if (n_trusted > GWFX_CFG_KEYS || strlen(tenant) > CFGDOC_TENANT_MAX)
+		return RG_ERR_INVAL;
+	snprintf(k->set.tenant, sizeof k->set.tenant, "%s", tenant);
+	k->set.version = 1;
+	k->set.threshold = 1;
+	for (size_t i = 0; i < GWFX_CFG_KEYS; i++) {
+		if ((rc = rg_ec_key_generate(&k->k[i], rg_rand_system())) < 0)
+			return rc;
+		if (i >= n_trusted)
+			continue;
+		if ((rc = rg_ec_key_id(k->k[i], k->set.keys[i].id)) < 0 ||
+		    (rc = rg_ec_key_public_raw(k->k[i], k->set.keys[i].pub)) < 0)
+			return rc;
+		k->set.n++;
+	}
+	return 0;
+}
+
+void gwfx_cfg_keys_free(struct gwfx_cfgkeys *k)
+{
+	for (size_t i = 0; i < GWFX_CFG_KEYS; i++)
+		rg_ec_key_free(k->k[i]);
+	memset(k, 0, sizeof *k);
+}
+
+int gwfx_cfg_anchor_write(const struct gwfx_cfgkeys *k, const char *path)
+{
+	char *text = cfgdoc_keyset_json(&k->set);
+	FILE *o;
+	int rc = 0;
+	if (!text)
+		return RG_ERR_NOMEM;
+	if (!(o = fopen(path, "w")) || fputs(text, o) < 0)
+		rc = RG_ERR_IO;
+	if (o && fclose(o) != 0)
+		rc = RG_ERR_IO;
+	free(text);
+	return rc;
+}
+
+char *gwfx_cfg_envelope(const struct gwfx_cfgkeys *k, size_t key, const char *tenant,
+			const char *scope, const char *store, const char *device, int64_t version,
+			int64_t now_s, const char *settings)
+{
+	char doc[4096], issued[21], expires[21], where[160] = "", err[256];
+	struct rg_ec_key *signer[1];
+	char *env = NULL;
+	int n;
+
+	if (key >= GWFX_CFG_KEYS)
+		return NULL;
+	cfgdoc_time_format(now_s, issued);
+	cfgdoc_time_format(now_s + 86400, expires);
+	if (store)
+		snprintf(where, sizeof where, ",\"store\":\"%s\"%s%s%s", store,
+			 device ? ",\"device\":\"" : "", device ? device : "", device ? "\"" : "");
+	n = snprintf(doc, sizeof doc,
+		     "{\"type\":\"regulars-config\",\"tenant\":\"%s\",\"scope\":\"%s\"%s,"
+		     "\"version\":%lld,\"issued\":\"%s\",\"expires\":\"%s\",\"settings\":%s}",
+		     tenant, scope, where, (long long)version, issued, expires, settings);
+	if (n < 0 || (size_t)n >= sizeof doc)
+		return NULL;
+	signer[0] = k->k[key];
+	if (cfgdoc_sign(doc, (size_t)n, NULL, 0, signer, 1, &env, err, sizeof err) < 0)
+		return NULL;
+	return env;
+}

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stddef.h>
 
+#include "common/cfgdoc.h"
 #include "common/clock.h"
 #include "common/uuid.h"
 #include "common/wire.h"
@@ -46,5 +47,28 @@ struct gwfx_in {
 int gwfx_in_make(struct gwfx_in *x, const char *device, enum rg_kind kind, size_t n,
 		 size_t body_pad);
 void gwfx_in_free(struct gwfx_in *x);
+
+/* ---- signed configuration documents (common/cfgdoc.h) ---- */
+
+#define GWFX_CFG_KEYS 2
+
+/* GWFX_CFG_KEYS fresh P-256 keys; set holds the first n_trusted of them
+ * (version 1, threshold 1, the tenant): the trust anchor. The others sign
+ * documents nobody trusts. */
+struct gwfx_cfgkeys {
+	struct rg_ec_key *k[GWFX_CFG_KEYS];
+	struct cfgdoc_keyset set;
+};
+int gwfx_cfg_keys(struct gwfx_cfgkeys *k, const char *tenant, size_t n_trusted);
+void gwfx_cfg_keys_free(struct gwfx_cfgkeys *k);
+/* The anchor file (cfgdoc_keyset_json of k->set). */
+int gwfx_cfg_anchor_write(const struct gwfx_cfgkeys *k, const char *path);
+/* An envelope (malloc'd, NUL-terminated) over a configuration document of
+ * scope ("tenant", "store", "device"), store and device (NULL when the scope
+ * has none), version, issued at now_s and expiring a day later, with
+ * settings (JSON text), signed by key index key. NULL on failure. */
+char *gwfx_cfg_envelope(const struct gwfx_cfgkeys *k, size_t key, const char *tenant,
+			const char *scope, const char *store, const char *device, int64_t version,
+			int64_t now_s, const char *settings);
 
 #endif

@@ -58,12 +58,13 @@ static void every_key_is_read(void **state)
 	struct gwcfg c;
 	char err[256] = "";
 	(void)state;
-	assert_int_equal(parse(MIN_DOC ",\"identity\":\"gw-0042\","
-				       "\"forward\":{\"window\":8,\"resend_ms\":1500,\"reconnect_max_ms\":2000},"
-				       "\"known_devices\":[\"dev-a\",\"dev-b\"],"
-				       "\"stats_interval_s\":5,\"log_level\":\"debug\"}",
-			       &c, err),
-			 0);
+	assert_int_equal(
+	    parse(MIN_DOC ",\"identity\":\"gw-0042\","
+			  "\"forward\":{\"window\":8,\"resend_ms\":1500,\"reconnect_max_ms\":2000},"
+			  "\"known_devices\":[\"dev-a\",\"dev-b\"],"
+			  "\"stats_interval_s\":5,\"log_level\":\"debug\"}",
+		  &c, err),
+	    0);
 	assert_int_equal(c.forward_window, 8);
 	assert_int_equal(c.resend_ms, 1500);
 	assert_int_equal(c.reconnect_max_ms, 2000);
@@ -96,6 +97,12 @@ static void mistakes_are_errors_that_name_the_key(void **state)
 	    {MIN_DOC ",\"known_devices\":[\"dev-a\",\"dev-a\"]}", "repeats"},
 	    {MIN_DOC ",\"known_devices\":[7]}", "item 0"},
 	    {MIN_DOC ",\"log_level\":\"loud\"}", "log_level"},
+	    {MIN_DOC ",\"config\":{}}", "config.key \"trust_anchor\""},
+	    {MIN_DOC ",\"config\":{\"trust_anchor\":\"t\",\"path\":\"x\"}}", "config.unknown key"},
+	    {MIN_DOC ",\"config\":{\"trust_anchor\":\"t\",\"state\":\"spool.db\"}}",
+	     "config.state"},
+	    {MIN_DOC ",\"config\":\"on\"}", "config"},
+	    {MIN_DOC ",\"forward\":{\"window\":1025}}", "forward.key \"window\""},
 	    {MIN_DOC ",\"stats_interval_s\":\"60\"}", "stats_interval_s"},
 	    {"{\"store_id\":\"00/42\"}", "store_id"},
 	    {"{\"store_id\":\"0042\"}", "store_broker"},
@@ -129,8 +136,8 @@ static void reload_accepts_tunables_and_refuses_restart_only_keys(void **state)
 	char err[256] = "";
 	(void)state;
 	assert_int_equal(parse(MIN_DOC "}", &a, err), 0);
-	assert_int_equal(parse(MIN_DOC ",\"forward\":{\"window\":3},\"known_devices\":[\"d\"],"
-				       "\"log_level\":\"warn\"}",
+	assert_int_equal(parse(MIN_DOC ",\"forward\":{\"window\":3,\"reconnect_max_ms\":900},"
+				       "\"known_devices\":[\"d\"],\"log_level\":\"warn\"}",
 			       &b, err),
 			 0);
 	assert_int_equal(gwcfg_reload_check(&a, &b, err, sizeof err), 0);
@@ -147,6 +154,43 @@ static void reload_accepts_tunables_and_refuses_restart_only_keys(void **state)
 	gwcfg_free(&b);
 }
 
+static void the_config_object_defaults_its_state_beside_the_spool(void **state)
+{
+	struct gwcfg a, b;
+	char err[256] = "";
+	(void)state;
+	assert_int_equal(parse(MIN_DOC "}", &a, err), 0);
+	assert_false(a.has_config);
+	assert_int_equal(parse(MIN_DOC ",\"config\":{\"trust_anchor\":\"/etc/t.json\"}}", &b, err),
+			 0);
+	assert_true(b.has_config);
+	assert_string_equal(b.config_anchor, "/etc/t.json");
+	assert_string_equal(b.config_state, "spool.db-config");
+	/* Turning it on or off needs a restart. */
+	assert_int_equal(gwcfg_reload_check(&a, &b, err, sizeof err), RG_ERR_STATE);
+	assert_non_null(strstr(err, "config"));
+	gwcfg_free(&b);
+	assert_int_equal(
+	    parse(MIN_DOC ",\"config\":{\"trust_anchor\":\"t\",\"state\":\"/s\"}}", &b, err), 0);
+	assert_string_equal(b.config_state, "/s");
+	gwcfg_free(&a);
+	gwcfg_free(&b);
+}
+
+static void a_copy_owns_its_devices(void **state)
+{
+	struct gwcfg a, b;
+	char err[256] = "";
+	(void)state;
+	assert_int_equal(parse(MIN_DOC ",\"known_devices\":[\"d1\",\"d2\"]}", &a, err), 0);
+	assert_int_equal(gwcfg_copy(&b, &a), 0);
+	gwcfg_free(&a);
+	assert_int_equal(b.n_devices, 2);
+	assert_string_equal(b.devices[1], "d2");
+	assert_int_equal(gwcfg_device_known(&b, "d1"), 1);
+	gwcfg_free(&b);
+}
+
 static void the_documented_example_parses(void **state)
 {
 	struct gwcfg c;
@@ -156,6 +200,7 @@ static void the_documented_example_parses(void **state)
 		fail_msg("%s", err);
 	assert_string_equal(c.identity, "gw-0042");
 	assert_int_equal(c.n_devices, 2);
+	assert_true(c.has_config);
 	gwcfg_free(&c);
 }
 
@@ -167,6 +212,8 @@ int main(void)
 	    cmocka_unit_test(mistakes_are_errors_that_name_the_key),
 	    cmocka_unit_test(a_missing_file_is_named),
 	    cmocka_unit_test(reload_accepts_tunables_and_refuses_restart_only_keys),
+	    cmocka_unit_test(the_config_object_defaults_its_state_beside_the_spool),
+	    cmocka_unit_test(a_copy_owns_its_devices),
 	    cmocka_unit_test(the_documented_example_parses),
 	};
 	rg_log_set_level(RG_LOG_OFF);

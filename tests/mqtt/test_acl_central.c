@@ -4,7 +4,9 @@
  * subscription group; a gateway cannot publish as or read another gateway,
  * nor write configuration; cloud workers answer every gateway; a device
  * certificate has no rights at all; a gateway issued after start gets its
- * rights when the configuration is regenerated and the broker SIGHUP'ed.
+ * rights when the configuration is regenerated and the broker SIGHUP'ed; an
+ * IT identity writes retained configuration that only its store's gateway
+ * reads, and reads the status reports.
  */
 #include "tb_assert.h"
 
@@ -27,7 +29,8 @@ static int group_setup(void **state)
 	    tb_env_issue(f->env, PKI_KIND_GATEWAY, "gw-0043", "0043") < 0 ||
 	    tb_env_issue(f->env, PKI_KIND_CLOUD, "cloud-1", NULL) < 0 ||
 	    tb_env_issue(f->env, PKI_KIND_CLOUD, "cloud-2", NULL) < 0 ||
-	    tb_env_issue(f->env, PKI_KIND_DEVICE, "dev-0042-k1", "0042") < 0)
+	    tb_env_issue(f->env, PKI_KIND_DEVICE, "dev-0042-k1", "0042") < 0 ||
+	    tb_env_issue(f->env, PKI_KIND_IT, "it-alice", NULL) < 0)
 		return -1;
 	if (tb_broker_start(f->env, PKI_BROKER_CENTRAL, NULL, &f->broker) < 0)
 		return -1;
@@ -193,6 +196,75 @@ static void new_gateway_gets_rights_after_regenerate_and_sighup(void **state)
 	tb_client_free(cloud);
 }
 
+/* Publish retained at QoS 1 and return the PUBACK reason code. */
+static int tb_pub_retained(struct tb_client *c, const char *topic, const char *payload)
+{
+	int reason = -1, rc = tb_client_publish(c, topic, payload, 1, true, &reason);
+	if (rc)
+		fail_msg("publish %s: %s", topic, rg_errname(rc));
+	return reason;
+}
+
+static void it_writes_retained_configuration_only_its_store_gateway_reads(void **state)
+{
+	struct fixture *f = *state;
+	struct tb_client *it = tb_connect_as(f->env, f->broker, "it-alice");
+	struct tb_client *g42 = tb_connect_as(f->env, f->broker, "gw-0042");
+	struct tb_client *g43 = tb_connect_as(f->env, f->broker, "gw-0043");
+	struct tb_client *dev = tb_connect_as(f->env, f->broker, "dev-0042-k1");
+	struct tb_msg m;
+	int reason;
+
+	/* IT writes the store document, retained; gateways and devices cannot. */
+	reason = tb_pub_retained(it, "rg/v1/config/store/0042", "store-0042-v1");
+	assert_true(reason == RC_OK || reason == RC_NO_SUBSCRIBERS);
+	assert_int_equal(tb_pub_retained(g42, "rg/v1/config/store/0042", "forged"),
+			 RC_NOT_AUTHORIZED);
+	assert_int_equal(tb_pub_retained(g43, "rg/v1/config/tenant", "forged"), RC_NOT_AUTHORIZED);
+	assert_int_equal(tb_pub_retained(dev, "rg/v1/config/store/0042", "forged"),
+			 RC_NOT_AUTHORIZED);
+	/* IT has no gateway rights. */
+	assert_int_equal(tb_pub(it, G42 "/up/interactions", "x"), RC_NOT_AUTHORIZED);
+	assert_int_equal(tb_pub(it, G42 "/status", "x"), RC_NOT_AUTHORIZED);
+
+	/* The store's own gateway gets the retained document, unchanged by the forgeries. */
+	assert_int_equal(tb_sub(g42, "rg/v1/config/store/0042"), 1);
+	assert_int_equal(tb_client_next(g42, &m, TB_WAIT_MS), 0);
+	assert_string_equal(m.topic, "rg/v1/config/store/0042");
+	assert_string_equal(m.payload, "store-0042-v1");
+	assert_true(m.retained);
+	/* Another store's gateway never does, not even by wildcard: the marker
+	 * (its own store document) comes first and alone. */
+	assert_int_equal(tb_sub(g43, "rg/v1/config/#"), 1);
+	reason = tb_pub(it, "rg/v1/config/store/0043", "marker");
+	assert_int_equal(reason, RC_OK);
+	tb_expect_marker_only(g43, "rg/v1/config/store/0043", "marker");
+	/* Key-set rotations reach every gateway. */
+	assert_int_equal(tb_pub(it, "rg/v1/config/keys/2", "keys-2"), RC_OK);
+	tb_expect(g43, "rg/v1/config/keys/2", "keys-2");
+	/* A device subscribed to everything still gets nothing. */
+	tb_sub(dev, "#");
+	assert_int_equal(tb_pub(it, "rg/v1/config/store/0042", "not-retained"), RC_OK);
+	assert_int_equal(tb_client_next(g42, &m, TB_WAIT_MS), 0);
+	assert_string_equal(m.payload, "not-retained");
+	tb_expect_nothing(dev, 200);
+
+	/* IT reads the gateways' and the mirrored devices' status reports. */
+	assert_int_equal(tb_sub(it, "rg/v1/g/+/status"), 1);
+	assert_int_equal(tb_sub(it, "rg/v1/g/+/d/+/status"), 1);
+	assert_int_equal(tb_pub(g42, G42 "/d/dev-0042-k1/status", "{\"online\":true}"), RC_OK);
+	tb_expect(it, G42 "/d/dev-0042-k1/status", "{\"online\":true}");
+
+	/* Clear the retained document (an empty retained payload), with nobody
+	 * subscribed to it any more. */
+	tb_client_free(dev);
+	tb_client_free(g43);
+	tb_client_free(g42);
+	reason = tb_pub_retained(it, "rg/v1/config/store/0042", "");
+	assert_true(reason == RC_OK || reason == RC_NO_SUBSCRIBERS);
+	tb_client_free(it);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -200,6 +272,7 @@ int main(void)
 	    cmocka_unit_test(gateway_cannot_publish_as_or_read_another_gateway),
 	    cmocka_unit_test(device_certificate_has_no_rights_on_the_central_broker),
 	    cmocka_unit_test(new_gateway_gets_rights_after_regenerate_and_sighup),
+	    cmocka_unit_test(it_writes_retained_configuration_only_its_store_gateway_reads),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

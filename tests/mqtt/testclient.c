@@ -113,7 +113,8 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
 	size_t n = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
 	if (n > sizeof t->payload - 1)
 		n = sizeof t->payload - 1;
-	memcpy(t->payload, msg->payload, n);
+	if (n) /* an empty payload has no buffer */
+		memcpy(t->payload, msg->payload, n);
 	t->payload[n] = '\0';
 	t->retained = msg->retain;
 }

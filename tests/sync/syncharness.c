@@ -72,12 +72,19 @@ static char *slurp(const char *path, size_t *len)
 	return b;
 }
 
-bool sx_log_has(const char *path, const char *needle)
+size_t sx_log_count(const char *path, const char *needle)
 {
 	char *log = slurp(path, NULL);
-	bool found = log && strstr(log, needle);
+	size_t n = 0;
+	for (const char *p = log; p && (p = strstr(p, needle)); p++)
+		n++;
 	free(log);
-	return found;
+	return n;
+}
+
+bool sx_log_has(const char *path, const char *needle)
+{
+	return sx_log_count(path, needle) > 0;
 }
 
 /* The last lines of a log file on stderr, for failure messages. */
@@ -92,7 +99,7 @@ static void dump_tail(const char *what, const char *path)
 
 /* Run a tool to its end (bounded); its output goes to log. Returns the exit
  * status. */
-static int run_tool(const char *log, int timeout_ms, const char *const argv[])
+int sx_run_tool(const char *log, int timeout_ms, const char *const argv[])
 {
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -229,15 +236,22 @@ void sx_gw_start(struct sx_world *w)
 	proc_spawn(&w->gw, argv);
 }
 
-void sx_wait_log(struct sx_world *w, const char *path, const char *needle, int timeout_ms)
+void sx_wait_log_n(struct sx_world *w, const char *path, const char *needle, size_t n,
+		   int timeout_ms)
 {
-	for (int64_t end = dh_now_ms() + timeout_ms; !sx_log_has(path, needle);) {
+	for (int64_t end = dh_now_ms() + timeout_ms; sx_log_count(path, needle) < n;) {
 		if (dh_now_ms() > end) {
 			dump_tail("log", path);
-			fail_msg("no \"%s\" in %s within %d ms", needle, path, timeout_ms);
+			fail_msg("fewer than %zu \"%s\" in %s within %d ms", n, needle, path,
+				 timeout_ms);
 		}
 		sx_pump(w, 20);
 	}
+}
+
+void sx_wait_log(struct sx_world *w, const char *path, const char *needle, int timeout_ms)
+{
+	sx_wait_log_n(w, path, needle, 1, timeout_ms);
 }
 
 /* ---- devices ---- */
@@ -812,11 +826,12 @@ static void dev_setup(struct sx_world *w, struct sx_dev *d, const struct sx_dev_
 	    "  \"screen\": {\"idle_after_ms\": 600000},\n"
 	    "  \"uplink\": {\"host\": \"localhost\", \"port\": %u, \"ca_file\": \"%s\",\n"
 	    "             \"cert_file\": \"%s\", \"key_file\": \"%s\", \"batch_max\": %d,\n"
-	    "             \"resend_ms\": %d, \"lookup_timeout_ms\": %d}\n"
+	    "             \"resend_ms\": %d, \"lookup_timeout_ms\": %d}%s%s%s\n"
 	    "}\n",
 	    d->id, d->handheld ? "handheld" : "kiosk", e->db, e->keys, e->sock, w->ui_dir,
 	    tb_broker_port(w->store), ca, crt, key, d->batch_max, d->resend_ms,
-	    d->lookup_timeout_ms);
+	    d->lookup_timeout_ms, o->config_trust ? ",\n  \"config\": {\"trust_anchor\": \"" : "",
+	    o->config_trust ? o->config_trust : "", o->config_trust ? "\"}" : "");
 	assert_true(n > 0 && (size_t)n < sizeof cfg);
 	write_text(e->config, cfg);
 
@@ -825,7 +840,7 @@ static void dev_setup(struct sx_world *w, struct sx_dev *d, const struct sx_dev_
 		snprintf(log, sizeof log, "%s/seed.log", e->dir);
 		const char *argv[] = {w->ctl_bin, "device",    "seed", "--config",
 				      e->config,  "--file", w->customers, NULL};
-		if (run_tool(log, 120000, argv) != 0) {
+		if (sx_run_tool(log, 120000, argv) != 0) {
 			dump_tail("regularsctl device seed", log);
 			fail_msg("regularsctl device seed failed for %s", d->id);
 		}
@@ -855,6 +870,8 @@ void sx_world_create(struct sx_world *w, char **argv, const struct sx_world_opts
 	snprintf(w->dir, sizeof w->dir, "%s", tb_env_dir(w->env));
 	assert_int_equal(tb_env_issue(w->env, PKI_KIND_GATEWAY, SX_GW, SX_STORE), 0);
 	assert_int_equal(tb_env_issue(w->env, PKI_KIND_CLOUD, SX_CLOUD, NULL), 0);
+	if (o->it_identity)
+		assert_int_equal(tb_env_issue(w->env, PKI_KIND_IT, o->it_identity, NULL), 0);
 	/* Every identity before the brokers start: their ACLs are generated then. */
 	for (int i = 0; i < o->n_devs; i++)
 		assert_int_equal(tb_env_issue(w->env, PKI_KIND_DEVICE, o->devs[i].id, SX_STORE), 0);
@@ -879,7 +896,7 @@ void sx_world_create(struct sx_world *w, char **argv, const struct sx_world_opts
 	{
 		const char *a[] = {w->ctl_bin, "customers", "generate", "--count", count,
 				   "--seed",   "7",		"--out",     w->customers, NULL};
-		if (run_tool(log, 60000, a) != 0) {
+		if (sx_run_tool(log, 60000, a) != 0) {
 			dump_tail("tools", log);
 			fail_msg("regularsctl customers generate failed");
 		}
@@ -902,7 +919,7 @@ void sx_world_create(struct sx_world *w, char **argv, const struct sx_world_opts
 	{
 		const char *a[] = {w->cloud_bin, "--config", w->cloud_cfg, "--seed", w->customers,
 				   NULL};
-		if (run_tool(log, 120000, a) != 0) {
+		if (sx_run_tool(log, 120000, a) != 0) {
 			dump_tail("tools", log);
 			fail_msg("regulars-cloud --seed failed");
 		}
@@ -921,11 +938,13 @@ void sx_world_create(struct sx_world *w, char **argv, const struct sx_world_opts
 		     "\"tls\":{\"ca_file\":\"%s\",\"cert_file\":\"%s\",\"key_file\":\"%s\"},"
 		     "\"spool\":{\"path\":\"%s\"},"
 		     "\"forward\":{\"window\":%d,\"resend_ms\":%d},"
-		     "\"stats_interval_s\":5}\n",
+		     "\"stats_interval_s\":5%s%s%s}\n",
 		     tb_broker_port(w->store),
 		     w->wan ? fp_port(w->wan) : tb_broker_port(w->central), ca, crt, key,
 		     w->gw_spool, o->gw_window ? o->gw_window : 64,
-		     o->gw_resend_ms ? o->gw_resend_ms : 2000);
+		     o->gw_resend_ms ? o->gw_resend_ms : 2000,
+		     o->gw_config_trust ? ",\"config\":{\"trust_anchor\":\"" : "",
+		     o->gw_config_trust ? o->gw_config_trust : "", o->gw_config_trust ? "\"}" : "");
 	assert_true(n > 0 && (size_t)n < sizeof text);
 	write_text(w->gw_cfg, text);
 

@@ -93,6 +93,7 @@ struct sx_dev_opts {
 	int batch_max;	       /* 0: 100 */
 	int resend_ms;	       /* 0: 2000 */
 	bool seed_cache;       /* load the customers into the device's cache */
+	const char *config_trust; /* pushed configuration: the trust anchor file, or NULL */
 };
 
 struct sx_world_opts {
@@ -103,6 +104,8 @@ struct sx_world_opts {
 	const struct sx_dev_opts *devs;
 	int n_devs;
 	uint64_t seed;
+	const char *it_identity;   /* an IT identity (`it-<name>`) to issue, or NULL */
+	const char *gw_config_trust; /* the gateway's own pushed settings: anchor file, or NULL */
 };
 
 /* argv: regulars-device regulars-gateway regulars-cloud regularsctl ui-dir. */
@@ -110,6 +113,10 @@ void sx_world_create(struct sx_world *w, char **argv, const struct sx_world_opts
 /* Kill what runs, remove the directory unless the test failed and
  * RG_TEST_KEEP is set (the path is printed then). */
 void sx_world_free(struct sx_world *w, bool passed);
+
+/* Run a tool (argv[0] a path) with stdout and stderr appended to log; its
+ * exit status (fails the test if it hangs past timeout_ms or dies of a signal). */
+int sx_run_tool(const char *log, int timeout_ms, const char *const argv[]);
 
 /* ---- processes ---- */
 void sx_cloud_start(struct sx_world *w);
@@ -119,8 +126,12 @@ int sx_proc_term(struct sx_proc *p, int timeout_ms); /* SIGTERM + reap: exit sta
 /* Fails the test if the child died on its own (a crash). */
 void sx_proc_check(struct sx_proc *p);
 bool sx_log_has(const char *path, const char *needle);
+size_t sx_log_count(const char *path, const char *needle); /* occurrences */
 /* Wait (bounded) for needle in the log, pumping the devices meanwhile. */
 void sx_wait_log(struct sx_world *w, const char *path, const char *needle, int timeout_ms);
+/* The same, until the needle occurs at least n times. */
+void sx_wait_log_n(struct sx_world *w, const char *path, const char *needle, size_t n,
+		   int timeout_ms);
 
 void sx_dev_start(struct sx_dev *d);
 void sx_dev_kill(struct sx_dev *d);		     /* SIGKILL; in-flight taps counted */

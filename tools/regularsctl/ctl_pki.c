@@ -34,7 +34,8 @@ static void usage(FILE *f)
 	    "options:\n"
 	    "  --dir DIR       the PKI directory (created by init)\n"
 	    "  --tenant NAME   tenant name, 1-%d of [a-z0-9-]\n"
-	    "  --kind KIND     device | gateway | cloud | broker\n"
+	    "  --kind KIND     device | gateway | cloud | broker | it (IT staff: regularsctl\n"
+	    "                  config push/status on the central broker, named it-<name>)\n"
 	    "  --id ID         the identity (certificate CN, MQTT username): 1-%d of [a-z0-9-];\n"
 	    "                  a gateway is exactly gw-<store>, and only gateways start with gw-\n"
 	    "  --store STORE   the store (required for device and gateway, optional for broker)\n"
@@ -166,7 +167,7 @@ static int do_issue(const struct opts *o)
 		return ctl_usage_error("pki issue", "--kind and --id are required");
 	if ((kind = pki_kind_parse(o->kind)) < 0)
 		return ctl_usage_error("pki issue",
-				       "--kind must be device, gateway, cloud or broker");
+				       "--kind must be device, gateway, cloud, broker or it");
 	if (o->days > PKI_LEAF_DAYS_MAX) {
 		char msg[80];
 		snprintf(msg, sizeof msg, "--days is at most %d for a certificate",

@@ -15,6 +15,9 @@ int ctl_broker_main(int argc, char **argv);
 int ctl_token_main(int argc, char **argv);
 int ctl_customers_main(int argc, char **argv);
 int ctl_device_main(int argc, char **argv);
+int ctl_import_main(int argc, char **argv);
+int ctl_profile_main(int argc, char **argv);
+int ctl_config_main(int argc, char **argv);
 
 static const struct ctl_cmd cmds[] = {
 	{"version", "print the version", version_main},
@@ -24,6 +27,10 @@ static const struct ctl_cmd cmds[] = {
 	{"token", "app tokens and signing keys (keygen, pubkey, issue, verify)", ctl_token_main},
 	{"customers", "sample customers and import files (generate, check)", ctl_customers_main},
 	{"device", "a device's keys, cache and outbox (provision, seed, stats, ...)", ctl_device_main},
+	{"import", "load profiles and channel interactions into the central store", ctl_import_main},
+	{"profile", "one person centrally (show, link, merge, unmerge, erase)", ctl_profile_main},
+	{"config", "signed configuration (keygen, anchor, sign, verify, push, status, diff)",
+	 ctl_config_main},
 };
 
 static void usage(FILE *f)

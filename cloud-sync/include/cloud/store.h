@@ -21,13 +21,14 @@
 #include "common/clock.h"
 #include "common/crypto.h"
 #include "common/hlc.h"
+#include "common/uuid.h"
 #include "common/wire.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define CLOUD_STORE_OPS_VERSION 1
+#define CLOUD_STORE_OPS_VERSION 2 /* 2: identity graph, erase, imports */
 #define CLOUD_RECENT_MAX 20		   /* recent interactions kept per profile */
 #define CLOUD_PROFILE_BODY_MAX (32 * 1024) /* an imported body, compact JSON */
 #define CLOUD_CACHE_MIB_DEFAULT 64   /* sqlite page cache per connection */
@@ -115,8 +116,62 @@ struct cloud_change {
 	char profile[RG_WIRE_ID_MAX + 1];
 	int64_t version;
 	struct rg_hlc hlc;
-	char what[16]; /* "seed", "update", "erase", "link" */
+	/* "seed", "update", "import", "link", "unlink", "merge", "unmerge",
+	 * "erase" (docs/cloud.md, "The change log") */
+	char what[16];
+	/* merge/unmerge: the other profile (the survivor for the absorbed one
+	 * and the reverse); unlink: the profile that took the identifier */
+	char other[RG_WIRE_ID_MAX + 1];
 };
+
+/* Who and when, for an operator's change (link, merge, unmerge, erase). */
+struct cloud_op {
+	struct rg_hlc hlc; /* the change's stamp; all zero: the store's clock now */
+	const char *by;	   /* who asked (operator, tool), <= 64 bytes; NULL: "" */
+	char err[256];	   /* out: why a refused call was refused, "" otherwise */
+};
+
+#define CLOUD_LINK_MOVE 1u /* link: take a token that another profile holds */
+
+/* One identifier of a person, as operators see it: never the raw value. */
+struct cloud_identifier {
+	uint8_t token[RG_TOKEN_LEN];
+	char type[17];			/* "loyalty", "nfc_uid", ... */
+	char owner[RG_WIRE_ID_MAX + 1]; /* the profile it was linked to (a merged one) */
+	struct rg_hlc hlc;
+};
+
+/* One merge, kept for ever (docs/cloud.md, "The identity graph"). */
+struct cloud_merge {
+	int64_t id;
+	char from[RG_WIRE_ID_MAX + 1]; /* absorbed: became a redirect */
+	char into[RG_WIRE_ID_MAX + 1]; /* the survivor */
+	struct rg_hlc hlc;
+	char by[65];
+	int64_t at_ms;
+	int64_t identifiers; /* identifiers that moved */
+	bool undone;	     /* unmerged: */
+	struct rg_hlc undone_hlc;
+	char undone_by[65];
+	int64_t undone_ms;
+};
+
+/* One interaction of another channel (web shop, call centre, POS, app) to
+ * import (docs/import.md). Idempotent by id. */
+struct cloud_import_item {
+	struct rg_uuid id;
+	struct rg_hlc hlc;	/* when it happened */
+	const char *kind;	/* cloud_import_kind_valid() */
+	const char *channel;	/* 1-16 bytes: "web", "call_centre", "store", "app" ... */
+	const char *department; /* "" or 1-32 bytes */
+	const char *profile;	/* the profile id, or NULL/"" to resolve by token */
+	bool has_token;
+	uint8_t token[RG_TOKEN_LEN];
+	const cJSON *body; /* an object, as for the device kinds (docs/cloud.md) */
+};
+
+/* 1 if name is a kind an import may carry. */
+int cloud_import_kind_valid(const char *name);
 
 struct cloud_store_stats {
 	int64_t profiles, erased, identifiers, interactions, unknown_tokens, telemetry;
@@ -147,6 +202,29 @@ struct cloud_store_ops {
 	int (*stats)(void *priv, struct cloud_store_stats *out);
 	/* 1 if the token was seen unresolved (unknown_identifier), count in *n. */
 	int (*unknown_token_get)(void *priv, const uint8_t token[RG_TOKEN_LEN], int64_t *n);
+
+	/* Version 2 (optional): the identity graph, erasure and imports. Each
+	 * is one transaction and appends its change-log rows; a refusal fills
+	 * op->err and changes nothing. */
+	/* Attach token (type) to profile. 1 linked, 0 already this person's;
+	 * RG_ERR_EXISTS when another person holds it (unless CLOUD_LINK_MOVE). */
+	int (*link)(void *priv, struct cloud_op *op, const char *profile,
+		    const uint8_t token[RG_TOKEN_LEN], const char *type, unsigned flags);
+	/* from is absorbed into into; *merge_id names the merge. */
+	int (*merge)(void *priv, struct cloud_op *op, const char *from, const char *into,
+		     int64_t *merge_id);
+	int (*unmerge)(void *priv, struct cloud_op *op, int64_t merge_id);
+	/* Erase the person (with every profile merged into them). Returns the
+	 * profiles erased now (0: already erased). */
+	int (*erase)(void *priv, struct cloud_op *op, const char *profile);
+	/* n imported interactions in one transaction. */
+	int (*import)(void *priv, const struct cloud_import_item *items, size_t n,
+		      struct cloud_apply_result *r);
+	/* The person's identifiers (of the profile or its survivor); count. */
+	int (*identifiers)(void *priv, const char *profile, struct cloud_identifier *out,
+			   size_t cap);
+	/* Merges the profile took part in, oldest first; count. */
+	int (*merges)(void *priv, const char *profile, struct cloud_merge *out, size_t cap);
 };
 
 struct cloud_store;
@@ -174,6 +252,22 @@ int cloud_store_changes_since(struct cloud_store *s, int64_t after, struct cloud
 int cloud_store_stats(struct cloud_store *s, struct cloud_store_stats *out);
 int cloud_store_unknown_token_get(struct cloud_store *s, const uint8_t token[RG_TOKEN_LEN],
 				  int64_t *n);
+
+/* The identity graph (docs/cloud.md). op may be NULL (stamp now, by "").
+ * profile_get and profile_by_token answer a merged profile's id or tokens
+ * with the survivor (out->id is the survivor's). */
+int cloud_store_link(struct cloud_store *s, struct cloud_op *op, const char *profile,
+		     const uint8_t token[RG_TOKEN_LEN], const char *type, unsigned flags);
+int cloud_store_merge(struct cloud_store *s, struct cloud_op *op, const char *from,
+		      const char *into, int64_t *merge_id);
+int cloud_store_unmerge(struct cloud_store *s, struct cloud_op *op, int64_t merge_id);
+int cloud_store_erase(struct cloud_store *s, struct cloud_op *op, const char *profile);
+int cloud_store_import(struct cloud_store *s, const struct cloud_import_item *items, size_t n,
+		       struct cloud_apply_result *r);
+int cloud_store_identifiers(struct cloud_store *s, const char *profile,
+			    struct cloud_identifier *out, size_t cap);
+int cloud_store_merges(struct cloud_store *s, const char *profile, struct cloud_merge *out,
+		       size_t cap);
 
 #ifdef __cplusplus
 }

@@ -108,6 +108,10 @@ struct rg_mqtt_stats {
 	int64_t refused;     /* PUBACKs with reason >= 128 */
 	int64_t received;    /* messages delivered to on_message */
 };
+/* The longest wait between reconnect attempts from now on (0: the default;
+ * never below backoff_min_ms). Safe from any thread; a wait already begun
+ * runs out first. */
+void rg_mqtt_set_backoff_max(struct rg_mqtt *c, int max_ms);
 void rg_mqtt_stats_get(const struct rg_mqtt *c, struct rg_mqtt_stats *out);
 
 #ifdef __cplusplus

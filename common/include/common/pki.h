@@ -30,6 +30,7 @@ extern "C" {
 #define PKI_CA_DAYS_MAX 9125	  /* 25 years */
 #define PKI_LEAF_DAYS_MAX 3650
 #define PKI_GATEWAY_PREFIX "gw-" /* reserved: a gateway is exactly "gw-<store>" */
+#define PKI_IT_PREFIX "it-"	 /* reserved: an IT identity is "it-<name>" */
 
 /* The kinds of identity. Names are what the certificate's OU and the CLI
  * carry; values are stable. */
@@ -38,10 +39,11 @@ enum pki_kind {
 	PKI_KIND_GATEWAY = 1, /* store gateway: client of both brokers */
 	PKI_KIND_CLOUD = 2,   /* cloud-sync worker: client of the central broker */
 	PKI_KIND_BROKER = 3,  /* a Mosquitto broker: TLS server, with subjectAltNames */
+	PKI_KIND_IT = 4,      /* IT staff (regularsctl config): client of the central broker */
 	PKI_KIND__COUNT
 };
 
-/* "device", "gateway", "cloud", "broker"; "invalid" for anything else. */
+/* "device", "gateway", "cloud", "broker", "it"; "invalid" for anything else. */
 const char *pki_kind_name(enum pki_kind kind);
 /* Returns the kind, or RG_ERR_PARSE. */
 int pki_kind_parse(const char *name);
@@ -53,8 +55,10 @@ int pki_store_valid(const char *store);
 int pki_tenant_valid(const char *tenant);
 
 /* The whole rule for a (kind, id, store) triple: grammar; device and gateway
- * need a store; a gateway's id is exactly "gw-<store>" and no other kind may
- * use the "gw-" prefix (brokers grant gateway rights by that name). Returns 0,
+ * need a store, cloud and it have none; a gateway's id is exactly "gw-<store>"
+ * and no other kind may use the "gw-" prefix (brokers grant gateway rights by
+ * that name); an IT identity is "it-<name>" and no other kind starts with
+ * "it-" (so a name says what it may do). Returns 0,
  * or RG_ERR_INVAL with a message in err (err may be NULL). */
 int pki_identity_check(enum pki_kind kind, const char *id, const char *store, char *err,
 		       size_t errcap);
@@ -154,9 +158,10 @@ struct pki_broker_params {
  * atomically), copy the CA certificate and the broker's certificate and key
  * into out_dir/certs/ (the key 0600; an existing different key is refused
  * unless force) and create out_dir/data/ for persistence. Never reads ca.key.
- * For the central role, the ACL names every gateway and cloud worker whose
- * certificate in pki_dir chains to ca.crt and has not expired; regenerate and
- * SIGHUP the broker after issuing a new one. See docs/topics.md. */
+ * For the central role, the ACL names every gateway, cloud worker and IT
+ * identity whose certificate in pki_dir chains to ca.crt and has not expired;
+ * regenerate and SIGHUP the broker after issuing a new one. See
+ * docs/topics.md. */
 int pki_broker_config_write(const char *pki_dir, const char *out_dir,
 			    const struct pki_broker_params *p, char *err, size_t errcap);
 

@@ -155,6 +155,7 @@ static void central_broker_lists_only_trusted_gateways_and_cloud_workers(void **
 	issue(f, f->pki, PKI_KIND_GATEWAY, "gw-0042", "0042");
 	issue(f, f->pki, PKI_KIND_GATEWAY, "gw-0043", "0043");
 	issue(f, f->pki, PKI_KIND_CLOUD, "cloud-1", NULL);
+	issue(f, f->pki, PKI_KIND_IT, "it-alice", NULL);
 	issue(f, f->pki, PKI_KIND_DEVICE, "dev-0042-k1", "0042");
 	/* A gateway certificate from another CA, dropped into the directory. */
 	snprintf(other, sizeof other, "%s/other", f->dir);
@@ -175,6 +176,15 @@ static void central_broker_lists_only_trusted_gateways_and_cloud_workers(void **
 	assert_true(has_line(acl, "user cloud-1"));
 	assert_true(has_line(acl, "topic read rg/v1/g/+/up/#"));
 	assert_true(has_line(acl, "topic write rg/v1/g/+/down/#"));
+	/* Gateways read the key-set rotations; IT writes configuration and reads reports. */
+	assert_true(has_line(acl, "topic read rg/v1/config/keys/#"));
+	assert_true(has_line(acl, "user it-alice"));
+	const char *it = strstr(acl, "\nuser it-alice\n");
+	assert_non_null(it);
+	assert_non_null(strstr(it, "\ntopic write rg/v1/config/#\n"));
+	assert_non_null(strstr(it, "\ntopic read rg/v1/g/+/d/+/status\n"));
+	assert_int_equal(strstr(acl, "\ntopic write rg/v1/config/#\n"),
+			 strstr(it, "\ntopic write rg/v1/config/#\n"));
 	assert_null(strstr(acl, "dev-0042-k1"));
 	assert_null(strstr(acl, "gw-0099"));
 	assert_null(strstr(acl, "broker-central"));

@@ -80,6 +80,31 @@ static void gateway_is_exactly_gw_store_and_prefix_is_reserved(void **state)
 	assert_int_equal(pki_identity_check(PKI_KIND_BROKER, "gw-b", NULL, NULL, 0), RG_ERR_INVAL);
 }
 
+static void it_identity_is_it_name_without_store_and_prefix_is_reserved(void **state)
+{
+	char err[PKI_ERR_MAX];
+	(void)state;
+	assert_string_equal(pki_kind_name(PKI_KIND_IT), "it");
+	assert_int_equal(pki_kind_parse("it"), PKI_KIND_IT);
+	assert_int_equal(pki_identity_check(PKI_KIND_IT, "it-alice", NULL, err, sizeof err), 0);
+	assert_int_equal(pki_identity_check(PKI_KIND_IT, "it-alice", "0042", err, sizeof err),
+			 RG_ERR_INVAL);
+	assert_non_null(strstr(err, "no store"));
+	assert_int_equal(pki_identity_check(PKI_KIND_IT, "alice", NULL, err, sizeof err),
+			 RG_ERR_INVAL);
+	assert_non_null(strstr(err, "it-<name>"));
+	assert_int_equal(pki_identity_check(PKI_KIND_IT, "it-", NULL, err, sizeof err),
+			 RG_ERR_INVAL);
+	assert_int_equal(pki_identity_check(PKI_KIND_IT, "gw-0042", NULL, err, sizeof err),
+			 RG_ERR_INVAL);
+	/* Only IT identities look like IT: the central ACL grants config rights to them. */
+	assert_int_equal(pki_identity_check(PKI_KIND_DEVICE, "it-x", "0042", err, sizeof err),
+			 RG_ERR_INVAL);
+	assert_non_null(strstr(err, "reserved"));
+	assert_int_equal(pki_identity_check(PKI_KIND_CLOUD, "it-x", NULL, NULL, 0), RG_ERR_INVAL);
+	assert_int_equal(pki_identity_check(PKI_KIND_CLOUD, "item-1", NULL, NULL, 0), 0);
+}
+
 static void store_required_where_it_belongs(void **state)
 {
 	char err[PKI_ERR_MAX];
@@ -110,6 +135,7 @@ int main(void)
 	    cmocka_unit_test(store_and_tenant_grammar),
 	    cmocka_unit_test(kind_names_round_trip),
 	    cmocka_unit_test(gateway_is_exactly_gw_store_and_prefix_is_reserved),
+	    cmocka_unit_test(it_identity_is_it_name_without_store_and_prefix_is_reserved),
 	    cmocka_unit_test(store_required_where_it_belongs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

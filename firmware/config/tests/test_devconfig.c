@@ -382,11 +382,15 @@ static void reload_changes_only_reloadable_keys(void **state)
 	parse_variant("", &b);
 	assert_int_equal(devcfg_reload_check(&a, &b, err, sizeof err), 0);
 
-	/* staff.pin_hash, screen.* and identifiers take effect at once */
+	/* staff.pin_hash, screen.*, log.level, cache.* and identifiers take
+	 * effect at once (pushed configuration applies them live too) */
 	parse_variant(",\"staff\":{\"pin_hash\":\"pbkdf2-sha256$100000$GT0UfU4Gu8r-49GFHFTmYA$"
 		      "Th8GLJLwFkgxbQv0s14bQNfX4myS_hAJvu7XoK7FLuE\"},"
 		      "\"screen\":{\"idle_after_ms\":5000,\"public_items_max\":0,"
-		      "\"default_language\":\"de\"},"
+		      "\"default_language\":\"de\",\"privacy\":\"anonymous\","
+		      "\"text\":{\"de\":{\"welcome\":\"Hallo\"}},\"hours\":{\"mon\":[]}},"
+		      "\"log\":{\"level\":\"debug\"},"
+		      "\"cache\":{\"max_profiles\":5,\"max_bytes\":4096},"
 		      "\"identifiers\":{\"totp\":{\"enabled\":false}}",
 		      &b);
 	assert_int_equal(devcfg_reload_check(&a, &b, err, sizeof err), 0);
@@ -398,8 +402,7 @@ static void reload_changes_only_reloadable_keys(void **state)
 	    {",\"http\":{\"bind\":\"127.0.0.2\"}", "http.bind"},
 	    {",\"http\":{\"assets\":\"/srv/ui\"}", "http.assets"},
 	    {",\"http\":{\"session_idle_s\":60}", "http.session_idle_s"},
-	    {",\"cache\":{\"max_bytes\":4096}", "cache.max_bytes"},
-	    {",\"cache\":{\"max_profiles\":5}", "cache.max_profiles"},
+	    {",\"config\":{\"trust_anchor\":\"/etc/a.json\"}", "config"},
 	    {",\"display\":{\"backend\":\"sim\"}", "display"},
 	    {",\"indicator\":{\"backend\":\"sim\"}", "indicator"},
 	    {",\"uplink\":{\"host\":\"g\",\"ca_file\":\"a\",\"cert_file\":\"b\",\"key_file\":"
@@ -443,13 +446,186 @@ static void reload_changes_only_reloadable_keys(void **state)
 		      "\"key_file\":\"c\"}",
 		      &a);
 	b = a;
-	b.uplink.batch_max = 7;
-	assert_int_equal(devcfg_reload_check(&a, &b, err, sizeof err), RG_ERR_STATE);
-	assert_int_equal(strncmp(err, "uplink.batch_max:", 17), 0);
+	b.uplink.batch_max = 7; /* the sync parameters are live */
+	b.uplink.resend_ms = 5000;
+	b.uplink.lookup_timeout_ms = 0;
+	assert_int_equal(devcfg_reload_check(&a, &b, err, sizeof err), 0);
 	b = a;
 	snprintf(b.uplink.key_file, sizeof b.uplink.key_file, "other.key");
 	assert_int_equal(devcfg_reload_check(&a, &b, err, sizeof err), RG_ERR_STATE);
 	assert_int_equal(strncmp(err, "uplink.key_file:", 16), 0);
+	/* where pushed configuration comes from and is kept */
+	parse_variant(",\"config\":{\"trust_anchor\":\"/etc/a.json\"}", &a);
+	b = a;
+	snprintf(b.config.trust_anchor, sizeof b.config.trust_anchor, "/etc/b.json");
+	assert_int_equal(devcfg_reload_check(&a, &b, err, sizeof err), RG_ERR_STATE);
+	assert_int_equal(strncmp(err, "config.trust_anchor:", 20), 0);
+	b = a;
+	snprintf(b.config.state, sizeof b.config.state, "/other-config");
+	assert_int_equal(devcfg_reload_check(&a, &b, err, sizeof err), RG_ERR_STATE);
+	assert_int_equal(strncmp(err, "config.state:", 13), 0);
+}
+
+/* ---- the keys pushed settings share, and the overlay ---- */
+
+static void pushed_keys_in_the_file(void **state)
+{
+	static struct devcfg c;
+	char err[512];
+	(void)state;
+	/* defaults */
+	assert_int_equal(parse(BASE "}", &c, err, sizeof err), 0);
+	assert_int_equal(c.screen.privacy, DEVCFG_PRIVACY_FULL);
+	for (int i = 0; i < DEVCFG_LANGS; i++) {
+		assert_string_equal(c.screen.text[i].greeting, "");
+		assert_string_equal(c.screen.text[i].closed, "");
+	}
+	assert_false(c.screen.hours.set);
+	assert_int_equal(c.log_level, -1);
+	assert_false(c.has_config);
+
+	int rc = parse(BASE ",\"screen\":{\"privacy\":\"first_name\","
+			    "\"text\":{\"de\":{\"greeting\":\"Hallo {name}!\",\"closed\":\"Zu\"},"
+			    "\"en\":{\"welcome\":\"Hi\"}},"
+			    "\"hours\":{\"mon\":[\"08:00-12:00\",\"13:00-20:00\"],\"sun\":[]}},"
+			    "\"log\":{\"level\":\"warn\"},"
+			    "\"config\":{\"trust_anchor\":\"/etc/regulars/config-trust.json\"}}",
+		       &c, err, sizeof err);
+	if (rc)
+		fail_msg("%s", err);
+	assert_int_equal(c.screen.privacy, DEVCFG_PRIVACY_FIRST_NAME);
+	assert_string_equal(devcfg_privacy_name(c.screen.privacy), "first_name");
+	assert_string_equal(c.screen.text[devcfg_language_index("de")].greeting, "Hallo {name}!");
+	assert_string_equal(c.screen.text[devcfg_language_index("de")].closed, "Zu");
+	assert_string_equal(c.screen.text[devcfg_language_index("en")].welcome, "Hi");
+	assert_string_equal(c.screen.text[devcfg_language_index("en")].greeting, "");
+	assert_true(c.screen.hours.set);
+	assert_int_equal(c.screen.hours.n[0], 2);
+	assert_int_equal(c.screen.hours.start[0][1], 13 * 60);
+	assert_int_equal(c.screen.hours.end[0][1], 20 * 60);
+	assert_int_equal(c.screen.hours.n[1], 0); /* not listed: closed */
+	assert_true(rg_settings_hours_open(&c.screen.hours, 0, 9 * 60));
+	assert_false(rg_settings_hours_open(&c.screen.hours, 0, 12 * 60 + 30));
+	assert_false(rg_settings_hours_open(&c.screen.hours, 6, 10 * 60));
+	assert_int_equal(c.log_level, RG_LOG_WARN);
+	assert_true(c.has_config);
+	assert_string_equal(c.config.trust_anchor, "/etc/regulars/config-trust.json");
+	/* state defaults to the database path + "-config" */
+	assert_string_equal(c.config.state, "/var/lib/regulars/device.db-config");
+	assert_int_equal(parse(BASE ",\"config\":{\"trust_anchor\":\"a\",\"state\":\"/s.db\"}}",
+			       &c, err, sizeof err),
+			 0);
+	assert_string_equal(c.config.state, "/s.db");
+	assert_int_equal(devcfg_language_index("xx"), -1);
+	assert_int_equal(devcfg_language_index(NULL), -1);
+
+	const struct bad_case cases[] = {
+	    {BASE ",\"config\":{}}", "config.trust_anchor: required but missing"},
+	    {BASE ",\"config\":{\"trust_anchor\":\"\"}}", "config.trust_anchor: must not be empty"},
+	    {BASE ",\"config\":{\"trust_anchor\":\"a\",\"extra\":1}}", "config.extra: unknown key"},
+	    {BASE ",\"config\":{\"trust_anchor\":\"a\",\"state\":\"/var/lib/regulars/device.db\"}}",
+	     "config.state: must not be the database"},
+	    {BASE ",\"config\":7}", "config: must be an object"},
+	    {BASE ",\"screen\":{\"privacy\":\"none\"}}", "screen.privacy"},
+	    {BASE ",\"screen\":{\"text\":{\"xx\":{\"greeting\":\"a\"}}}}", "screen.text"},
+	    {BASE ",\"screen\":{\"text\":{\"en\":{\"greeting\":\"\"}}}}", "screen.text.en.greeting"},
+	    {BASE ",\"screen\":{\"hours\":{\"mon\":[\"20:00-08:00\"]}}}", "screen.hours"},
+	    {BASE ",\"screen\":{\"hours\":{\"xyz\":[]}}}", "screen.hours"},
+	    {BASE ",\"log\":{\"level\":\"loud\"}}", "log.level"},
+	    {BASE ",\"log\":{\"level\":\"info\",\"x\":1}}", "log.x: unknown key"},
+	    {BASE ",\"screen\":{\"bogus\":1}}", "screen.bogus: unknown key"},
+	};
+	run_bad(cases, sizeof cases / sizeof cases[0]);
+}
+
+static void overlay_lays_pushed_settings_over_the_file(void **state)
+{
+	static struct devcfg file, out;
+	struct ident_config def;
+	char err[512];
+	(void)state;
+	int rc = parse(BASE ",\"screen\":{\"idle_after_ms\":5000,\"text\":{\"de\":{\"welcome\":"
+			    "\"Willkommen\"},\"en\":{\"welcome\":\"Welcome\"}}},"
+			    "\"cache\":{\"max_profiles\":5000},"
+			    "\"identifiers\":{\"totp\":{\"digits\":8}},"
+			    "\"uplink\":{\"host\":\"g\",\"ca_file\":\"a\",\"cert_file\":\"b\","
+			    "\"key_file\":\"c\",\"batch_max\":50}}",
+		       &file, err, sizeof err);
+	if (rc)
+		fail_msg("%s", err);
+
+	/* nothing pushed: the file */
+	assert_int_equal(devcfg_overlay(&file, NULL, &out, err, sizeof err), 0);
+	assert_memory_equal(&out, &file, sizeof out);
+	cJSON *empty = cJSON_CreateObject();
+	assert_int_equal(devcfg_overlay(&file, empty, &out, err, sizeof err), 0);
+	assert_memory_equal(&out, &file, sizeof out);
+	cJSON_Delete(empty);
+
+	const char *pushed =
+	    "{\"log\":{\"level\":\"debug\"},"
+	    "\"screen\":{\"privacy\":\"anonymous\",\"public_items_max\":1,"
+	    "\"default_language\":\"de\",\"text\":{\"en\":{\"greeting\":\"Hello again, {name}!\"}},"
+	    "\"hours\":{\"sat\":[\"09:00-13:00\"]}},"
+	    "\"cache\":{\"max_profiles\":100,\"max_bytes\":2097152},"
+	    "\"sync\":{\"batch_max\":7,\"resend_ms\":5000,\"lookup_timeout_ms\":0},"
+	    "\"identifiers\":{\"nfc_uid\":{\"enabled\":false}},"
+	    "\"gateway\":{\"forward\":{\"window\":9},\"log\":{\"level\":\"error\"}}}";
+	cJSON *m = cJSON_Parse(pushed);
+	assert_non_null(m);
+	rc = devcfg_overlay(&file, m, &out, err, sizeof err);
+	if (rc)
+		fail_msg("%s", err);
+	cJSON_Delete(m);
+	/* set by the push */
+	assert_int_equal(out.log_level, RG_LOG_DEBUG); /* not gateway.log.level */
+	assert_int_equal(out.screen.privacy, DEVCFG_PRIVACY_ANONYMOUS);
+	assert_int_equal(out.screen.public_items_max, 1);
+	assert_string_equal(out.screen.default_language, "de");
+	assert_string_equal(out.screen.text[0].greeting, "Hello again, {name}!");
+	assert_true(out.screen.hours.set);
+	assert_int_equal(out.screen.hours.n[5], 1);
+	assert_int_equal(out.cache.max_profiles, 100);
+	assert_int_equal(out.cache.max_bytes, 2097152);
+	assert_int_equal(out.uplink.batch_max, 7);
+	assert_int_equal(out.uplink.resend_ms, 5000);
+	assert_int_equal(out.uplink.lookup_timeout_ms, 0);
+	/* identifiers: the pushed object over the defaults, replacing the file's */
+	ident_config_default(&def);
+	assert_false(out.identifiers.nfc_uid.enabled);
+	assert_int_equal(out.identifiers.totp.digits, def.totp.digits);
+	/* kept from the file: keys the push does not set, texts key by key */
+	assert_int_equal(out.screen.idle_after_ms, 5000);
+	assert_string_equal(out.screen.text[0].welcome, "Welcome");
+	assert_string_equal(out.screen.text[1].welcome, "Willkommen");
+	assert_string_equal(out.device_id, file.device_id);
+	assert_string_equal(out.uplink.host, "g");
+	/* the file is untouched */
+	assert_int_equal(file.cache.max_profiles, 5000);
+	assert_int_equal(file.uplink.batch_max, 50);
+	assert_int_equal(file.identifiers.totp.digits, 8);
+
+	/* a bad pushed object changes nothing and names the key */
+	static const struct {
+		const char *json, *want;
+	} bad[] = {
+	    {"{\"screen\":{\"idle_after_ms\":5}}", "screen.idle_after_ms"},
+	    {"{\"cache\":{\"max_profiles\":0}}", "cache.max_profiles"},
+	    {"{\"sync\":{\"batch_max\":501}}", "sync.batch_max"},
+	    {"{\"nope\":1}", "nope"},
+	    {"{\"identifiers\":{\"qr\":{\"bogus\":1}}}", "identifiers"},
+	    {"[1]", "(settings)"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		m = cJSON_Parse(bad[i].json);
+		assert_non_null(m);
+		err[0] = '\0';
+		rc = devcfg_overlay(&file, m, &out, err, sizeof err);
+		cJSON_Delete(m);
+		if (rc != RG_ERR_CONFIG || !strstr(err, bad[i].want))
+			fail_msg("%s: rc %s err \"%s\"", bad[i].json, rg_errname(rc), err);
+	}
+	assert_int_equal(devcfg_overlay(&file, NULL, &file, err, sizeof err), RG_ERR_INVAL);
 }
 
 static void ui_dir_default_and_environment_override(void **state)
@@ -482,6 +658,8 @@ int main(void)
 	    cmocka_unit_test(syntax_size_and_file_errors),
 	    cmocka_unit_test(reload_changes_only_reloadable_keys),
 	    cmocka_unit_test(ui_dir_default_and_environment_override),
+	    cmocka_unit_test(pushed_keys_in_the_file),
+	    cmocka_unit_test(overlay_lays_pushed_settings_over_the_file),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -361,6 +362,153 @@ static void staff_outbox_listing(void **state)
 	cJSON_Delete(j);
 }
 
+/* ---- pushed configuration, applied live (docs/config.md) ---- */
+
+/* Lay settings (JSON) over E.cfg as the daemon does (devcfg_overlay) and
+ * hand the result, with a new pipeline, to the running device. */
+static void apply_settings(const char *json, enum devcfg_role role)
+{
+	static struct devcfg next;
+	char err[256];
+	cJSON *m = cJSON_Parse(json);
+	assert_non_null(m);
+	if (devcfg_overlay(&E.cfg, m, &next, err, sizeof err))
+		fail_msg("%s", err);
+	cJSON_Delete(m);
+	next.role = role;
+	struct ident_pipeline *p;
+	struct ident_pipeline_params pp = {.config = &next.identifiers,
+					   .tenant_key = tenant_key,
+					   .tenant_key_len = sizeof tenant_key,
+					   .totp_seal_key = totp_key,
+					   .clock = &fx.clock.clock,
+					   .replay = E.replay,
+					   .secrets = E.secrets};
+	assert_int_equal(ident_pipeline_new(&pp, &p), 0);
+	device_reload(E.d, &next, p);
+}
+
+static const char *screen_str(cJSON *scr, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(scr, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void pushed_greeting_and_privacy_show_on_the_next_read(void **state)
+{
+	(void)state;
+	enum view_state st;
+	assert_int_equal(device_handle_read(E.d, IDENT_SRC_BARCODE, CARD_ANNA, 13, &st), 0);
+	cJSON *scr = screen_now();
+	assert_null(screen_str(scr, "greeting")); /* the UI's built-in text */
+	assert_non_null(cJSON_GetObjectItem(scr, "points"));
+	cJSON_Delete(scr);
+
+	/* Anna prefers German (fx_body); an unknown card speaks the default, English */
+	apply_settings("{\"screen\":{\"text\":{\"de\":{\"greeting\":\"Hallo {name}!\"},"
+		       "\"en\":{\"greeting\":\"Hello again, {name}!\","
+		       "\"unknown\":\"Ask us for a card\"}}}}",
+		       DEVCFG_ROLE_HANDHELD);
+	assert_int_equal(device_handle_read(E.d, IDENT_SRC_BARCODE, CARD_ANNA, 13, &st), 0);
+	assert_int_equal(st, VIEW_GREETING);
+	scr = screen_now();
+	assert_string_equal(screen_str(scr, "greeting"), "Hallo Anna!");
+	assert_non_null(cJSON_GetObjectItem(scr, "points"));
+	cJSON_Delete(scr);
+	assert_int_equal(device_handle_read(E.d, IDENT_SRC_BARCODE, CARD_NEW, 13, &st), 0);
+	scr = screen_now();
+	assert_string_equal(screen_str(scr, "greeting"), "Ask us for a card");
+	cJSON_Delete(scr);
+
+	/* anonymous: the same read names nobody and shows no details */
+	apply_settings("{\"screen\":{\"privacy\":\"anonymous\",\"text\":{\"de\":{\"greeting\":"
+		       "\"Hallo {name}!\"}}}}",
+		       DEVCFG_ROLE_HANDHELD);
+	assert_int_equal(device_handle_read(E.d, IDENT_SRC_BARCODE, CARD_ANNA, 13, &st), 0);
+	char *raw = device_screen_copy(E.d);
+	assert_non_null(strstr(raw, "\"state\":\"greeting\""));
+	assert_null(strstr(raw, "Anna"));
+	assert_null(strstr(raw, "points"));
+	assert_null(strstr(raw, "Hallo"));
+	free(raw);
+	/* every read was still recorded */
+	assert_int_equal(outbox().n, 4);
+}
+
+static void lowered_cache_limit_evicts_now(void **state)
+{
+	(void)state;
+	enum view_state st;
+	assert_int_equal(fx_put(E.s, "p-carl", 1, "Carl Meyer", CARD_NEW), 1);
+	assert_int_equal(fx_stats(E.s).profiles, 3);
+	/* Anna's read pins her profile (its outbox row is not acknowledged) */
+	assert_int_equal(device_handle_read(E.d, IDENT_SRC_BARCODE, CARD_ANNA, 13, &st), 0);
+	apply_settings("{\"cache\":{\"max_profiles\":1}}", DEVCFG_ROLE_HANDHELD);
+	struct store_stats st2 = fx_stats(E.s);
+	assert_int_equal(st2.max_profiles, 1);
+	assert_int_equal(st2.profiles, 1);
+	assert_int_equal(st2.evicted, 2);
+	/* Anna stays (pinned); Bob and Carl are unknown here now */
+	assert_int_equal(device_handle_read(E.d, IDENT_SRC_BARCODE, CARD_ANNA, 13, &st), 0);
+	assert_int_equal(st, VIEW_GREETING);
+	assert_int_equal(device_handle_read(E.d, IDENT_SRC_BARCODE, CARD_BOB, 13, &st), 0);
+	assert_int_equal(st, VIEW_UNKNOWN);
+	/* raising it again evicts nothing */
+	apply_settings("{\"cache\":{\"max_profiles\":1000}}", DEVCFG_ROLE_HANDHELD);
+	assert_int_equal(fx_stats(E.s).evicted, 2);
+	assert_int_equal(fx_stats(E.s).max_profiles, 1000);
+}
+
+static void kiosk_sleeps_outside_opening_hours(void **state)
+{
+	(void)state;
+	enum view_state st;
+	struct device_counters c;
+	setenv("TZ", "UTC", 1);
+	tzset();
+	/* FX_T0 is a Sunday, 07:01 UTC: open only on Mondays 08:00-20:00 */
+	apply_settings("{\"screen\":{\"hours\":{\"mon\":[\"08:00-20:00\"]},"
+		       "\"text\":{\"en\":{\"closed\":\"Back on Monday\"}}}}",
+		       DEVCFG_ROLE_KIOSK);
+	cJSON *scr = screen_now(); /* shown at once */
+	assert_string_equal(screen_str(scr, "state"), "closed");
+	assert_string_equal(screen_str(scr, "greeting"), "Back on Monday");
+	cJSON_Delete(scr);
+	assert_true(device_tick(E.d));
+	assert_int_equal(device_handle_read(E.d, IDENT_SRC_BARCODE, CARD_ANNA, 13, &st), 0);
+	assert_int_equal(st, VIEW_CLOSED);
+	assert_int_equal(outbox().n, 0); /* nothing recorded */
+	scr = screen_now();
+	assert_string_equal(screen_str(scr, "state"), "closed"); /* and nothing shown */
+	cJSON_Delete(scr);
+	device_counters_get(E.d, &c);
+	assert_int_equal(c.reads_closed, 1);
+	assert_int_equal(c.reads, 0);
+
+	/* Monday 09:00: the next tick opens it (idle screen), reads count again */
+	rg_clock_manual_set_wall(&fx.clock, FX_T0 + (24 * 60 + 119) * 60000LL);
+	assert_false(device_tick(E.d));
+	scr = screen_now();
+	assert_string_equal(screen_str(scr, "state"), "idle");
+	cJSON_Delete(scr);
+	assert_int_equal(device_handle_read(E.d, IDENT_SRC_BARCODE, CARD_ANNA, 13, &st), 0);
+	assert_int_equal(st, VIEW_GREETING);
+	assert_int_equal(outbox().n, 1);
+
+	/* 20:00 exactly is closed; each read checks the time itself */
+	rg_clock_manual_set_wall(&fx.clock, FX_T0 + (24 * 60 + 12 * 60 + 59) * 60000LL);
+	assert_int_equal(device_handle_read(E.d, IDENT_SRC_BARCODE, CARD_ANNA, 13, &st), 0);
+	assert_int_equal(st, VIEW_CLOSED);
+
+	/* a handheld ignores the hours */
+	apply_settings("{\"screen\":{\"hours\":{\"mon\":[\"08:00-20:00\"]}}}", DEVCFG_ROLE_HANDHELD);
+	assert_false(device_tick(E.d));
+	assert_int_equal(device_handle_read(E.d, IDENT_SRC_BARCODE, CARD_ANNA, 13, &st), 0);
+	assert_int_equal(st, VIEW_GREETING);
+	device_counters_get(E.d, &c);
+	assert_int_equal(c.reads_closed, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -374,6 +522,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(staff_links_unknown_card, setup, teardown),
 		cmocka_unit_test_setup_teardown(staff_consent_changes_the_kiosk_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(staff_outbox_listing, setup, teardown),
+		cmocka_unit_test_setup_teardown(pushed_greeting_and_privacy_show_on_the_next_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(lowered_cache_limit_evicts_now, setup, teardown),
+		cmocka_unit_test_setup_teardown(kiosk_sleeps_outside_opening_hours, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,11 +3,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "common/json.h"
 #include "view.h"
 
 static const char *FULL =
@@ -189,6 +191,130 @@ static void local_edits(void **state)
 	free(b4);
 }
 
+/* ---- screen.privacy and configured texts (docs/config.md) ---- */
+
+static const char *str(const cJSON *v, const char *k)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(v, k);
+	return cJSON_IsString(x) ? x->valuestring : NULL;
+}
+
+static void privacy_first_name_shows_only_the_name(void **state)
+{
+	(void)state;
+	struct view_opts o = OPTS;
+	o.privacy = VIEW_PRIVACY_FIRST_NAME;
+	cJSON *v = view_kiosk(FULL, strlen(FULL), &o, NULL, NULL);
+	assert_non_null(v);
+	assert_string_equal(str(v, "first_name"), "Anna");
+	char *s = print(v);
+	assert_null(strstr(s, "gold"));
+	assert_null(strstr(s, "1200"));
+	assert_null(strstr(s, "Order 7001"));
+	assert_null(strstr(s, "Dishwasher"));
+	assert_null(strstr(s, "warranty"));
+	assert_null(strstr(s, "\"items\""));
+	free(s);
+}
+
+static void privacy_anonymous_never_names(void **state)
+{
+	(void)state;
+	struct view_opts o = OPTS;
+	o.privacy = VIEW_PRIVACY_ANONYMOUS;
+	/* A greeting that needs the name is left out (the UI's generic one shows) ... */
+	snprintf(o.text[1].greeting, sizeof o.text[1].greeting, "Hallo {name}!");
+	cJSON *v = view_kiosk(FULL, strlen(FULL), &o, NULL, NULL);
+	char *s = print(v);
+	assert_non_null(strstr(s, "\"state\":\"greeting\""));
+	assert_null(strstr(s, "Anna"));
+	assert_null(strstr(s, "gold"));
+	assert_null(strstr(s, "1200"));
+	assert_null(strstr(s, "Order"));
+	assert_null(strstr(s, "Hallo"));
+	free(s);
+	/* ... one without {name} is shown as it is. */
+	snprintf(o.text[1].greeting, sizeof o.text[1].greeting, "Schön, dass Sie da sind!");
+	v = view_kiosk(FULL, strlen(FULL), &o, NULL, NULL);
+	assert_string_equal(str(v, "greeting"), "Schön, dass Sie da sind!");
+	assert_null(str(v, "first_name"));
+	cJSON_Delete(v);
+}
+
+static void configured_greeting_fills_in_the_name_in_the_customers_language(void **state)
+{
+	(void)state;
+	struct view_opts o = OPTS;
+	snprintf(o.text[0].greeting, sizeof o.text[0].greeting, "Hello again, {name}!");
+	snprintf(o.text[1].greeting, sizeof o.text[1].greeting, "{name}, willkommen! ({name})");
+	/* Anna prefers German: the German text, every {name} filled in. */
+	cJSON *v = view_kiosk(FULL, strlen(FULL), &o, NULL, NULL);
+	assert_string_equal(str(v, "greeting"), "Anna, willkommen! (Anna)");
+	assert_string_equal(str(v, "first_name"), "Anna");
+	cJSON_Delete(v);
+	/* No German text: no greeting (the UI's German built-in, not English). */
+	o.text[1].greeting[0] = '\0';
+	v = view_kiosk(FULL, strlen(FULL), &o, NULL, NULL);
+	assert_null(str(v, "greeting"));
+	cJSON_Delete(v);
+	/* A name is text, not markup: it goes through as it is (the UI uses
+	 * textContent); an overlong one is cut at a character boundary. */
+	char body[1200];
+	snprintf(body, sizeof body,
+		 "{\"first_name\":\"<b>Zoë</b>%0300d\",\"consent\":{\"show_in_public\":"
+		 "[\"points\"]}}",
+		 0);
+	/* more UTF-8 further on, so the cut may fall inside a character */
+	for (char *p = strstr(body, "</b>") + 4; p[0] == '0' && p[1] == '0'; p += 2)
+		memcpy(p, "\xc3\xab", 2);
+	snprintf(o.text[0].greeting, sizeof o.text[0].greeting, "Hi {name} {name}");
+	v = view_kiosk(body, strlen(body), &o, NULL, NULL);
+	const char *g = str(v, "greeting");
+	assert_non_null(g);
+	assert_int_equal(strncmp(g, "Hi <b>Zoë</b>", strlen("Hi <b>Zoë</b>")), 0);
+	assert_true(strlen(g) <= VIEW_GREETING_MAX);
+	assert_true(strlen(g) > VIEW_GREETING_MAX - 4); /* it was cut, not dropped */
+	assert_int_equal(rg_utf8_valid(g, strlen(g)), 1);
+	cJSON_Delete(v);
+	/* Without public-display consent nobody is named, whatever the level. */
+	const char *b2 = "{\"first_name\":\"Bob\",\"consent\":{\"show_in_public\":[]}}";
+	snprintf(o.text[0].greeting, sizeof o.text[0].greeting, "Hello {name}");
+	v = view_kiosk(b2, strlen(b2), &o, NULL, NULL);
+	assert_null(str(v, "greeting"));
+	assert_null(str(v, "first_name"));
+	cJSON_Delete(v);
+}
+
+static void texts_for_idle_unknown_and_closed(void **state)
+{
+	(void)state;
+	struct view_opts o = OPTS;
+	snprintf(o.text[0].welcome, sizeof o.text[0].welcome, "Welcome to Store 42");
+	snprintf(o.text[0].unknown, sizeof o.text[0].unknown, "New here? Ask us for a card");
+	snprintf(o.text[0].closed, sizeof o.text[0].closed, "Closed - open at 8");
+	cJSON *v = view_kiosk_state(VIEW_IDLE, &o, NULL, NULL);
+	assert_string_equal(str(v, "state"), "idle");
+	assert_string_equal(str(v, "greeting_idle"), "Welcome to Store 42");
+	assert_null(str(v, "greeting"));
+	cJSON_Delete(v);
+	v = view_kiosk_state(VIEW_UNKNOWN, &o, NULL, NULL);
+	assert_string_equal(str(v, "greeting"), "New here? Ask us for a card");
+	assert_string_equal(str(v, "greeting_idle"), "Welcome to Store 42");
+	assert_non_null(cJSON_GetObjectItem(v, "idle_after_ms"));
+	cJSON_Delete(v);
+	v = view_kiosk_state(VIEW_CLOSED, &o, NULL, NULL);
+	assert_string_equal(str(v, "state"), "closed");
+	assert_string_equal(str(v, "greeting"), "Closed - open at 8");
+	assert_null(cJSON_GetObjectItem(v, "idle_after_ms")); /* stays until it opens */
+	cJSON_Delete(v);
+	/* Nothing configured: only the state (the UI's built-in texts). */
+	v = view_kiosk_state(VIEW_CLOSED, &OPTS, NULL, NULL);
+	char *s = print(v);
+	assert_string_equal(s, "{\"state\":\"closed\",\"language\":\"en\",\"default_language\":\"en\"}");
+	free(s);
+	assert_string_equal(view_state_name(VIEW_CLOSED), "closed");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -199,6 +325,10 @@ int main(void)
 		cmocka_unit_test(states_without_profile),
 		cmocka_unit_test(handheld_sees_everything),
 		cmocka_unit_test(local_edits),
+		cmocka_unit_test(privacy_first_name_shows_only_the_name),
+		cmocka_unit_test(privacy_anonymous_never_names),
+		cmocka_unit_test(configured_greeting_fills_in_the_name_in_the_customers_language),
+		cmocka_unit_test(texts_for_idle_unknown_and_closed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -202,6 +202,16 @@ int store_outbox_ack(struct store *s, const struct rg_uuid *ids, size_t n);
 /* Rows waiting for an acknowledgement. */
 int store_outbox_count(struct store *s);
 
+/* ---- limits ---- */
+
+/* Change max_profiles and max_bytes while running (pushed configuration):
+ * 0 keeps a limit's current value; max_bytes otherwise >= 4096. A lowered
+ * limit evicts now, least recently seen first, in one transaction (never a
+ * profile the outbox still references; the limits change even if those
+ * keep the cache over them). Returns profiles evicted, RG_ERR_RANGE for a
+ * bad value (nothing changed), or a database error (limits unchanged). */
+int store_set_limits(struct store *s, int64_t max_profiles, int64_t max_bytes);
+
 /* ---- stats (regularsctl device stats) ---- */
 
 struct store_stats {

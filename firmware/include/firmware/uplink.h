@@ -2,7 +2,10 @@
  * uplink.h - the device's sync link to the store gateway (docs/uplink.md):
  * sends the outbox as batches per lane over MQTT, deletes rows only when
  * central's end-to-end ack lists them, follows the gateway's receipts, and
- * asks the gateway for a profile on a local cache miss. It runs two threads
+ * asks the gateway for a profile on a local cache miss; takes in the signed
+ * configuration documents the gateway relays (docs/config.md) and hands
+ * them to the daemon, and publishes the device's retained status with the
+ * daemon's configuration report. It runs two threads
  * of its own (the rg_mqtt client and a sender); every function here is
  * thread-safe. It never writes the store except store_outbox_mark_sent and
  * store_outbox_ack.
@@ -42,6 +45,14 @@ struct uplink_config {
 	const struct rg_clock *clock; /* borrowed; NULL: rg_clock_system() */
 	/* Optional, tests: the reconnect backoff (rg_mqtt), 0: rg_mqtt's defaults. */
 	int backoff_min_ms, backoff_max_ms;
+	/* Optional: pushed configuration. When set, the uplink subscribes to
+	 * rg/v1/s/<store>/config/# and rg/v1/s/<store>/d/<dev>/config and
+	 * calls this on its MQTT thread for each message, with the scope the
+	 * topic names (enum cfgdoc_scope; config/keys/<n> is CFGDOC_SCOPE_KEYS).
+	 * The payload is borrowed for the call: copy it, do not block. */
+	void (*on_config)(void *ctx, int scope, const char *topic, const void *payload,
+			  size_t len);
+	void *config_ctx;
 };
 
 /* Validate cfg and start the MQTT client and the sender thread (returns at
@@ -57,6 +68,17 @@ void uplink_notify(struct uplink *u);
  * uplink call is running or starts (the daemon stops its users first). */
 void uplink_stop(struct uplink *u);
 
+/* Change the sync parameters while running (pushed configuration): the
+ * same ranges and 0-defaults as uplink_config. Batches already in flight
+ * keep their timers; the next ones use the new values. 0 or RG_ERR_CONFIG
+ * (nothing changed). */
+int uplink_set_params(struct uplink *u, int batch_max, int resend_ms, int lookup_timeout_ms);
+
+/* The configuration report (cfgstate_report as compact JSON; copied) that the
+ * retained status carries as "config" from now on; published at once when
+ * connected, and with every status after a reconnect. NULL removes it. */
+int uplink_set_config_report(struct uplink *u, const char *json);
+
 struct uplink_status {
 	bool connected;
 	int64_t batches_sent;	  /* batch publishes, resends included */
@@ -67,6 +89,7 @@ struct uplink_status {
 	int64_t acks_received;	  /* acks applied */
 	int64_t acks_invalid;	  /* acks, receipts, answers refused (malformed / not ours) */
 	int64_t last_ack_ms;	  /* wall ms of the last ack applied, 0 if none */
+	int64_t config_messages;  /* configuration messages handed to on_config */
 };
 void uplink_status_get(struct uplink *u, struct uplink_status *out);
 

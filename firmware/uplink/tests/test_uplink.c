@@ -7,8 +7,11 @@
  * restart mid-stream loses nothing and the outbox drains; an ack for another
  * device is ignored; spool_full backs off and resends; an unanswered batch is
  * resent after resend_ms; lookups round-trip, miss, time out, and fail fast
- * while offline; and a batch without its receipt is resent before newer
- * rows go (per-lane order into the spool).
+ * while offline; a batch without its receipt is resent before newer
+ * rows go (per-lane order into the spool); and pushed configuration: the
+ * documents the gateway keeps retained reach on_config with the scope their
+ * topic names, the retained status carries the daemon's report, and the
+ * sync parameters change while running.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -21,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "common/cfgdoc.h"
 #include "common/err.h"
 #include "common/mqtt.h"
 #include "common/wire.h"
@@ -703,6 +707,154 @@ static void broker_sigkill_mid_stream_loses_nothing(void **state)
 	gw_free(g);
 }
 
+/* ---- pushed configuration ---- */
+
+struct cfgmsgs {
+	pthread_mutex_t mu;
+	int n;
+	int scope[16];
+	char topic[16][RG_MQTT_TOPIC_MAX];
+	char payload[16][64];
+};
+
+static void on_config(void *ctx, int scope, const char *topic, const void *payload, size_t len)
+{
+	struct cfgmsgs *c = ctx;
+	pthread_mutex_lock(&c->mu);
+	if (c->n < 16) {
+		c->scope[c->n] = scope;
+		snprintf(c->topic[c->n], sizeof c->topic[0], "%s", topic);
+		snprintf(c->payload[c->n], sizeof c->payload[0], "%.*s", (int)len,
+			 (const char *)payload);
+		c->n++;
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+static int cfg_find(struct cfgmsgs *c, const char *payload)
+{
+	int at = -1;
+	pthread_mutex_lock(&c->mu);
+	for (int i = 0; i < c->n && at < 0; i++)
+		if (!strcmp(c->payload[i], payload))
+			at = i;
+	pthread_mutex_unlock(&c->mu);
+	return at;
+}
+
+/* Publish retained as the gateway (own connection: waits for the PUBACK). */
+static void gw_retain(struct tb_client *c, const char *topic, const char *payload)
+{
+	int reason = -1;
+	assert_int_equal(tb_client_publish(c, topic, payload, 1, true, &reason), 0);
+	assert_true(reason == 0 || reason == 16);
+}
+
+static void config_documents_reach_the_daemon_and_status_carries_the_report(void **state)
+{
+	(void)state;
+	struct dev d;
+	struct cfgmsgs got = {0};
+	char cert[512], key[512], t[200], prefix[200];
+	struct tb_client *gc;
+	struct tb_msg m;
+	int granted = -1;
+	/* The gateway here is a test client that waits for each PUBACK, so a
+	 * retained document is on the broker before the device subscribes. */
+	struct tb_client_opts go = {.identity = GW};
+	pthread_mutex_init(&got.mu, NULL);
+	dev_open(&d);
+	assert_int_equal(tb_client_new(F->env, &go, &gc), 0);
+	assert_int_equal(tb_client_connect(gc, F->broker, NULL), 0);
+	assert_int_equal(tb_client_subscribe(gc, S "/d/+/status", 1, &granted), 0);
+	assert_int_equal(tb_client_subscribe(gc, S "/d/+/up/#", 1, &granted), 0);
+	gw_retain(gc, S "/config/tenant", "T1");
+	gw_retain(gc, S "/config/store", "S1");
+	gw_retain(gc, S "/config/keys/2", "K2");
+	snprintf(t, sizeof t, "%sconfig", d.topic);
+	gw_retain(gc, t, "D1");
+	gw_retain(gc, S "/d/dev-0042-other/config", "OTHER"); /* not this device's */
+	gw_retain(gc, S "/config/bogus", "BOGUS");	     /* no such scope */
+
+	assert_int_equal(tb_env_file(F->env, d.id, ".crt", cert, sizeof cert), 0);
+	assert_int_equal(tb_env_file(F->env, d.id, ".key", key, sizeof key), 0);
+	struct uplink_config uc = {.device_id = d.id,
+				   .store_id = STORE,
+				   .host = "localhost",
+				   .port = (int)tb_broker_port(F->broker),
+				   .ca_file = F->ca,
+				   .cert_file = cert,
+				   .key_file = key,
+				   .store = d.store,
+				   .backoff_min_ms = 50,
+				   .backoff_max_ms = 300,
+				   .on_config = on_config,
+				   .config_ctx = &got};
+	assert_int_equal(uplink_start(&uc, &d.up), 0);
+	WAIT_STATUS(&d, st.config_messages >= 4);
+	/* and one pushed while it is online */
+	gw_retain(gc, S "/config/tenant", "T2");
+	WAIT_STATUS(&d, st.config_messages >= 5);
+	static const struct {
+		const char *payload;
+		int scope;
+	} want[] = {{"T1", CFGDOC_SCOPE_TENANT}, {"S1", CFGDOC_SCOPE_STORE},
+		    {"K2", CFGDOC_SCOPE_KEYS},	 {"D1", CFGDOC_SCOPE_DEVICE},
+		    {"T2", CFGDOC_SCOPE_TENANT}};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		int at = cfg_find(&got, want[i].payload);
+		if (at < 0)
+			fail_msg("%s did not reach on_config", want[i].payload);
+		assert_int_equal(got.scope[at], want[i].scope);
+	}
+	assert_int_equal(cfg_find(&got, "OTHER"), -1);
+	assert_int_equal(cfg_find(&got, "BOGUS"), -1);
+	assert_int_equal(status(&d).config_messages, 5);
+
+	/* the retained status carries the report from now on */
+	assert_int_equal(uplink_set_config_report(d.up, "{\"tenant\":{\"status\":\"applied\","
+							"\"version\":3}}"),
+			 0);
+	snprintf(prefix, sizeof prefix, "%sstatus", d.topic);
+	for (int64_t end = tb_now_ms() + WAIT_MS;;) {
+		assert_true(tb_now_ms() < end);
+		if (tb_client_next(gc, &m, WAIT_MS) == 0 && !strcmp(m.topic, prefix) &&
+		    strstr(m.payload, "\"config\""))
+			break;
+	}
+	assert_string_equal(m.payload, "{\"online\":true,\"outbox\":0,\"config\":{\"tenant\":"
+				       "{\"status\":\"applied\",\"version\":3}}}");
+
+	/* sync parameters while running: batches of one from now on */
+	assert_int_equal(uplink_set_params(d.up, 501, 0, 0), RG_ERR_CONFIG);
+	assert_int_equal(uplink_set_params(d.up, 1, 1000, 0), 0);
+	append(&d, RG_KIND_IDENTIFIED, NULL);
+	append(&d, RG_KIND_IDENTIFIED, NULL);
+	snprintf(prefix, sizeof prefix, "%sup/interactions", d.topic);
+	for (int64_t end = tb_now_ms() + WAIT_MS;;) {
+		assert_true(tb_now_ms() < end);
+		if (tb_client_next(gc, &m, WAIT_MS) == 0 && !strcmp(m.topic, prefix))
+			break;
+	}
+	struct rg_wire_batch b;
+	char err[256];
+	if (rg_wire_batch_parse(m.payload, strlen(m.payload), &b, err, sizeof err) < 0)
+		fail_msg("batch: %s", err);
+	assert_int_equal(b.n_items, 1);
+	rg_wire_batch_free(&b);
+
+	/* clear what this test left retained */
+	gw_retain(gc, S "/config/tenant", "");
+	gw_retain(gc, S "/config/store", "");
+	gw_retain(gc, S "/config/keys/2", "");
+	gw_retain(gc, t, "");
+	gw_retain(gc, S "/d/dev-0042-other/config", "");
+	gw_retain(gc, S "/config/bogus", "");
+	tb_client_free(gc);
+	dev_close(&d);
+	pthread_mutex_destroy(&got.mu);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -715,6 +867,8 @@ int main(void)
 				      test_teardown),
 	    cmocka_unit_test_teardown(lookup_round_trip_miss_and_timeout, test_teardown),
 	    cmocka_unit_test_teardown(broker_sigkill_mid_stream_loses_nothing, test_teardown),
+	    cmocka_unit_test_teardown(config_documents_reach_the_daemon_and_status_carries_the_report,
+				      test_teardown),
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));

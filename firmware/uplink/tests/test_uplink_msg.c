@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "common/err.h"
+#include "common/cfgdoc.h"
 #include "uplink_internal.h"
 
 #define B "019ab0d2-6a3b-7c01-9e2f-5a1b2c3d4e5f"
@@ -322,6 +323,39 @@ static void batcher_keeps_documents_under_the_size_budget(void **state)
 	uplink__batcher_free(&bt);
 }
 
+static void config_topics_map_to_scopes(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *topic;
+		int scope;
+	} cases[] = {
+	    {"rg/v1/s/0042/config/tenant", CFGDOC_SCOPE_TENANT},
+	    {"rg/v1/s/0042/config/store", CFGDOC_SCOPE_STORE},
+	    {"rg/v1/s/0042/config/keys/2", CFGDOC_SCOPE_KEYS},
+	    {"rg/v1/s/0042/config/keys/9007199254740991", CFGDOC_SCOPE_KEYS},
+	    {"rg/v1/s/0042/d/dev-1/config", CFGDOC_SCOPE_DEVICE},
+	    {"rg/v1/s/0042/d/dev-2/config", -1},   /* another device */
+	    {"rg/v1/s/0042/d/dev-1x/config", -1},  /* a longer id */
+	    {"rg/v1/s/0042/d/dev-1/config/x", -1},
+	    {"rg/v1/s/0043/config/tenant", -1},    /* another store */
+	    {"rg/v1/s/00420/config/tenant", -1},
+	    {"rg/v1/s/0042/config/keys/", -1},
+	    {"rg/v1/s/0042/config/keys/02", -1},
+	    {"rg/v1/s/0042/config/keys/2a", -1},
+	    {"rg/v1/s/0042/config/keys/12345678901234567", -1},
+	    {"rg/v1/s/0042/config/device", -1},
+	    {"rg/v1/s/0042/config/tenant/x", -1},
+	    {"rg/v1/s/0042/d/dev-1/down/ack", -1},
+	    {"", -1},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		if (uplink__config_topic("0042", "dev-1", cases[i].topic) != cases[i].scope)
+			fail_msg("%s: got %d", cases[i].topic,
+				 uplink__config_topic("0042", "dev-1", cases[i].topic));
+	assert_int_equal(uplink__config_topic(NULL, "dev-1", "x"), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,6 +364,7 @@ int main(void)
 	    cmocka_unit_test(lookup_request_is_the_documented_json),
 	    cmocka_unit_test(batcher_splits_by_lane_in_order_and_caps),
 	    cmocka_unit_test(batcher_keeps_documents_under_the_size_budget),
+	    cmocka_unit_test(config_topics_map_to_scopes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
