@@ -11,27 +11,7 @@ CTL=${1:?usage: ctl_config.sh REGULARSCTL}
 D=$(mktemp -d "${TMPDIR:-/tmp}/rg-ctl-config-XXXXXX")
 trap 'rm -rf "$D"' EXIT INT TERM
 
-step() { printf '== %s\n' "$*"; }
-die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
-
-# run EXPECTED_STATUS CMD... : runs CMD, output in $D/out and $D/err
-run() {
-	want=$1
-	shift
-	set +e
-	"$@" >"$D/out" 2>"$D/err"
-	got=$?
-	set -e
-	if [ "$got" != "$want" ]; then
-		printf -- '--- stdout\n' >&2
-		cat "$D/out" >&2
-		printf -- '--- stderr\n' >&2
-		cat "$D/err" >&2
-		die "$* exited $got, expected $want"
-	fi
-}
-has() { grep -q -- "$2" "$D/$1" || { cat "$D/$1" >&2; die "$1 lacks: $2"; }; }
-lines() { [ "$(wc -l <"$D/$1")" -eq "$2" ] || { cat "$D/$1" >&2; die "$1 is not $2 lines"; }; }
+. "$(dirname "$0")/../lib/steps.sh"
 
 NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 LATER=$(date -u -d '+30 days' +%Y-%m-%dT%H:%M:%SZ)

@@ -18,27 +18,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 export REGULARS_LOG_LEVEL=warn
 
-step() { printf '== %s\n' "$*"; }
-die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
-
-# run EXPECTED_STATUS CMD... : runs CMD, output in $D/out and $D/err
-run() {
-	want=$1
-	shift
-	set +e
-	"$@" >"$D/out" 2>"$D/err"
-	got=$?
-	set -e
-	if [ "$got" != "$want" ]; then
-		printf -- '--- stdout\n' >&2
-		cat "$D/out" >&2
-		printf -- '--- stderr\n' >&2
-		cat "$D/err" >&2
-		die "$* exited $got, expected $want"
-	fi
-}
-has() { grep -q -- "$2" "$D/$1" || { cat "$D/$1" >&2; die "$1 lacks: $2"; }; }
-hasF() { grep -qF -- "$2" "$D/$1" || { cat "$D/$1" >&2; die "$1 lacks: $2"; }; }
+. "$(dirname "$0")/../lib/steps.sh"
 
 CFG=$D/device.json
 cat >"$CFG" <<JSON

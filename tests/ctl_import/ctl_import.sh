@@ -11,24 +11,7 @@ trap 'rm -rf "$D"' EXIT INT TERM
 export REGULARS_LOG_LEVEL=warn
 DB=$D/central.db
 
-step() { printf '== %s\n' "$*"; }
-die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
-run() {
-	want=$1
-	shift
-	set +e
-	"$@" >"$D/out" 2>"$D/err"
-	got=$?
-	set -e
-	if [ "$got" != "$want" ]; then
-		printf -- '--- stdout\n' >&2
-		cat "$D/out" >&2
-		printf -- '--- stderr\n' >&2
-		cat "$D/err" >&2
-		die "$* exited $got, expected $want"
-	fi
-}
-hasF() { grep -qF -- "$2" "$D/$1" || { cat "$D/$1" >&2; die "$1 lacks: $2"; }; }
+. "$(dirname "$0")/../lib/steps.sh"
 lacks() { ! grep -qF -- "$2" "$D/$1" || { cat "$D/$1" >&2; die "$1 has: $2"; }; }
 q() { "$SQL" "$DB" "$1"; }
 eq() { [ "$1" = "$2" ] || die "$3: got '$1', expected '$2'"; }
