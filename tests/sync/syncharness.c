@@ -450,14 +450,20 @@ void sx_settle(struct sx_world *w, int timeout_ms)
 
 /* ---- state ---- */
 
-long sx_http_get(struct sx_dev *d, const char *path, char *buf, size_t cap)
+long sx_http(struct sx_dev *d, const char *method, const char *path, const char *cookie,
+	     const char *body, char *buf, size_t cap)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d->d.port),
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	char req[256];
+	char req[2048];
 	size_t len = 0;
 	int rn = snprintf(req, sizeof req,
-			  "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+			  "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+			  "%s%s%s"
+			  "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+			  method, path, cookie ? "Cookie: " : "", cookie ? cookie : "",
+			  cookie ? "\r\n" : "", body ? strlen(body) : 0, body ? body : "");
+	assert_true(rn > 0 && (size_t)rn < sizeof req);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	buf[0] = '\0';
 	if (fd < 0)
@@ -480,6 +486,11 @@ long sx_http_get(struct sx_dev *d, const char *path, char *buf, size_t cap)
 	close(fd);
 	buf[len] = '\0';
 	return (long)len;
+}
+
+long sx_http_get(struct sx_dev *d, const char *path, char *buf, size_t cap)
+{
+	return sx_http(d, "GET", path, NULL, NULL, buf, cap);
 }
 
 long sx_dev_outbox(struct sx_dev *d)
@@ -826,12 +837,13 @@ static void dev_setup(struct sx_world *w, struct sx_dev *d, const struct sx_dev_
 	    "  \"screen\": {\"idle_after_ms\": 600000},\n"
 	    "  \"uplink\": {\"host\": \"localhost\", \"port\": %u, \"ca_file\": \"%s\",\n"
 	    "             \"cert_file\": \"%s\", \"key_file\": \"%s\", \"batch_max\": %d,\n"
-	    "             \"resend_ms\": %d, \"lookup_timeout_ms\": %d}%s%s%s\n"
+	    "             \"resend_ms\": %d, \"lookup_timeout_ms\": %d}%s%s%s%s%s\n"
 	    "}\n",
 	    d->id, d->handheld ? "handheld" : "kiosk", e->db, e->keys, e->sock, w->ui_dir,
 	    tb_broker_port(w->store), ca, crt, key, d->batch_max, d->resend_ms,
 	    d->lookup_timeout_ms, o->config_trust ? ",\n  \"config\": {\"trust_anchor\": \"" : "",
-	    o->config_trust ? o->config_trust : "", o->config_trust ? "\"}" : "");
+	    o->config_trust ? o->config_trust : "", o->config_trust ? "\"}" : "",
+	    o->extra_json ? ",\n  " : "", o->extra_json ? o->extra_json : "");
 	assert_true(n > 0 && (size_t)n < sizeof cfg);
 	write_text(e->config, cfg);
 

@@ -94,6 +94,7 @@ struct sx_dev_opts {
 	int resend_ms;	       /* 0: 2000 */
 	bool seed_cache;       /* load the customers into the device's cache */
 	const char *config_trust; /* pushed configuration: the trust anchor file, or NULL */
+	const char *extra_json;	  /* more members of device.json ("staff": {...}), or NULL */
 };
 
 struct sx_world_opts {
@@ -161,6 +162,9 @@ void sx_set_screen_hook(sx_screen_fn fn);
 /* GET path from the device's web server: the raw response (headers and
  * body) in buf; its length, or -1. */
 long sx_http_get(struct sx_dev *d, const char *path, char *buf, size_t cap);
+/* Any request: method, path, a Cookie header value or NULL, a JSON body or NULL. */
+long sx_http(struct sx_dev *d, const char *method, const char *path, const char *cookie,
+	     const char *body, char *buf, size_t cap);
 /* Wait (bounded) for needle in the device's log, pumping meanwhile. */
 void sx_wait_dev_log(struct sx_world *w, struct sx_dev *d, const char *needle, int timeout_ms);
 /* GET /healthz: the device's outbox rows, or -1 if it did not answer. */
