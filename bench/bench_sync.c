@@ -12,7 +12,13 @@
  * Baselines: raw Mosquitto QoS 1 pub/sub of the uplink's own batch documents
  * through the store broker (same TLS, same identities and ACLs), and raw
  * batched SQLite inserts of the same rows (WAL, synchronous FULL, one
- * transaction per batch). One JSON line per measurement on stdout, progress
+ * transaction per batch).
+ *   lookups:    a device's cache-miss lookup (uplink_lookup) of a random
+ *               customer through the store broker to the gateway and back,
+ *               median and p99 over two passes (the first may go on to
+ *               central; answers fill the gateway's replica), beside a raw
+ *               MQTT v5 request/response round trip of the same sizes over
+ *               the same broker, identities and TLS. One JSON line per measurement on stdout, progress
  * on stderr. Bench code: it owns its temp dir and the processes it starts.
  */
 #define _GNU_SOURCE
@@ -34,6 +40,7 @@
 #include <sqlite3.h>
 
 #include "cloud/store.h"
+#include "common/crypto.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mqtt.h"
@@ -56,6 +63,7 @@
 #define PATH_CAP 512
 
 struct opts {
+	long lookups;	/* lookups per pass in the lookup phase; 0 skips it */
 	long items;	/* N for the throughput phase */
 	int batch;	/* uplink batch_max, and the baselines' batch size */
 	int devices;	/* devices sharing the N interactions (the gateway pipelines across them) */
@@ -628,18 +636,29 @@ static int write_configs(struct sut *u, const struct opts *o)
 }
 
 /* The central store with o->profiles customers (bench_fixture's bodies). */
+/* Customer i's card token (any 32 bytes: lookups go by token). */
+static void card_token(long i, uint8_t out[RG_TOKEN_LEN])
+{
+	char text[40];
+	int n = snprintf(text, sizeof text, "bench-card-%ld", i);
+	rg_sha256(text, (size_t)n, out);
+}
+
 static int seed_cloud(const char *path, long profiles)
 {
+	static const char *const loyalty[] = {"loyalty"};
 	struct cloud_store_opts co = {.path = path};
 	struct cloud_store *cs;
 	struct cloud_seed_profile *p = calloc(1000, sizeof *p);
 	char(*ids)[32] = calloc(1000, 32), (*bodies)[2048] = calloc(1000, 2048);
+	uint8_t(*tok)[RG_TOKEN_LEN] = calloc(1000, RG_TOKEN_LEN);
 	int rc = 0;
 
-	if (!p || !ids || !bodies || cloud_store_open(&co, &cs) < 0) {
+	if (!p || !ids || !bodies || !tok || cloud_store_open(&co, &cs) < 0) {
 		free(p);
 		free(ids);
 		free(bodies);
+		free(tok);
 		return 1;
 	}
 	for (long i = 0; i < profiles && rc >= 0; i += 1000) {
@@ -647,8 +666,14 @@ static int seed_cloud(const char *path, long profiles)
 		for (size_t k = 0; k < n; k++) {
 			snprintf(ids[k], 32, "c-%08ld", i + (long)k + 1);
 			int len = bench_body(i + (long)k + 1, bodies[k], 2048);
-			p[k] = (struct cloud_seed_profile){
-			    .id = ids[k], .version = 1, .body = bodies[k], .body_len = (size_t)len};
+			card_token(i + (long)k + 1, tok[k]);
+			p[k] = (struct cloud_seed_profile){.id = ids[k],
+							   .version = 1,
+							   .body = bodies[k],
+							   .body_len = (size_t)len,
+							   .n_tokens = 1,
+							   .tokens = (const uint8_t(*)[RG_TOKEN_LEN])tok[k],
+							   .token_types = loyalty};
 		}
 		rc = cloud_store_seed(cs, p, n);
 	}
@@ -656,6 +681,7 @@ static int seed_cloud(const char *path, long profiles)
 	free(p);
 	free(ids);
 	free(bodies);
+	free(tok);
 	if (rc < 0)
 		fprintf(stderr, "bench_sync: seeding the central store: %s\n", rg_strerror(rc));
 	return rc < 0;
@@ -977,6 +1003,170 @@ out:
 	return rc;
 }
 
+/* ---- phase 3: cache-miss lookups, device -> gateway ---- */
+
+struct lat_summary {
+	long n, found;
+	double median_ms, p99_ms;
+};
+
+static void summarize(int64_t *lat, size_t n, struct lat_summary *r)
+{
+	qsort(lat, n, sizeof *lat, bench_cmp_i64);
+	r->n = (long)n;
+	r->median_ms = n ? (double)lat[n / 2] / 1e6 : 0;
+	r->p99_ms = n ? (double)lat[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] / 1e6 : 0;
+}
+
+/* One pass of o->lookups lookups of random customers (seeded rng): their
+ * latency; every one must be answered and found. */
+static int lookup_pass(struct uplink *up, const struct opts *o, uint64_t seed,
+		       struct lat_summary *r)
+{
+	int64_t *lat = calloc((size_t)o->lookups, sizeof *lat);
+	char *buf = malloc(64 * 1024);
+	int rc = 1;
+	if (!lat || !buf)
+		goto out;
+	memset(r, 0, sizeof *r);
+	for (long k = 0; k < o->lookups; k++) {
+		uint8_t tok[RG_TOKEN_LEN];
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		card_token((long)((seed >> 33) % (uint64_t)o->profiles) + 1, tok);
+		int64_t t = bench_now_ns();
+		int got = uplink_lookup(up, tok, 5000, buf, 64 * 1024);
+		lat[k] = bench_now_ns() - t;
+		if (got < 0) {
+			fprintf(stderr, "bench_sync: lookup %ld: %s\n", k, rg_strerror(got));
+			goto out;
+		}
+		r->found += got == 1;
+	}
+	summarize(lat, (size_t)o->lookups, r);
+	rc = r->found == o->lookups ? 0 : 1;
+	if (rc)
+		fprintf(stderr, "bench_sync: lookups: %ld of %ld found\n", r->found, o->lookups);
+out:
+	free(lat);
+	free(buf);
+	return rc;
+}
+
+/* The baseline: a raw MQTT v5 request/response round trip over the store
+ * broker, as the device and gateway identities, QoS 1 both ways, a request
+ * and an answer of the lookup's sizes. Run before the daemons start (the
+ * gateway would answer too). */
+struct echo {
+	struct rg_mqtt *srv;
+	char answer[1600];
+	size_t answer_len;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	long answers;
+};
+
+static void echo_request(void *ctx, const struct rg_mqtt_msg *m)
+{
+	struct echo *e = ctx;
+	char topic[160];
+	/* .../d/<dev>/req/lookup -> .../d/<dev>/down/resp */
+	const char *req = strstr(m->topic, "/req/");
+	if (!req || (size_t)(req - m->topic) + 10 >= sizeof topic)
+		return;
+	snprintf(topic, sizeof topic, "%.*s/down/resp", (int)(req - m->topic), m->topic);
+	rg_mqtt_publish(e->srv, topic, e->answer, e->answer_len, 1, false, NULL);
+}
+
+static void echo_answer(void *ctx, const struct rg_mqtt_msg *m)
+{
+	struct echo *e = ctx;
+	(void)m;
+	pthread_mutex_lock(&e->mu);
+	e->answers++;
+	pthread_cond_broadcast(&e->cv);
+	pthread_mutex_unlock(&e->mu);
+}
+
+static bool echo_wait(struct echo *e, long want, double deadline)
+{
+	bool ok = true;
+	pthread_mutex_lock(&e->mu);
+	while (e->answers < want && ok) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 5 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&e->cv, &e->mu, &ts);
+		ok = now_s() < deadline;
+	}
+	ok = e->answers >= want;
+	pthread_mutex_unlock(&e->mu);
+	return ok;
+}
+
+static int baseline_request(struct tb_env *env, struct tb_broker *b, const struct opts *o,
+			    struct lat_summary *r)
+{
+	static const char topic[] = "rg/v1/s/" STORE "/d/" DEV "/req/lookup";
+	struct echo e = {0};
+	char cf[3][PATH_CAP], sf[3][PATH_CAP], req[128];
+	struct rg_mqtt_config cc, sc;
+	struct rg_mqtt_handlers ch = {.on_message = echo_answer}, sh = {.on_message = echo_request};
+	struct rg_mqtt *cli = NULL;
+	int64_t *lat = calloc((size_t)o->lookups, sizeof *lat);
+	double deadline = now_s() + o->timeout_s;
+	int rc = 1;
+
+	pthread_mutex_init(&e.mu, NULL);
+	pthread_cond_init(&e.cv, NULL);
+	/* an answer the size of a found lookup: a rendered customer body */
+	int n = snprintf(e.answer, sizeof e.answer,
+			 "{\"v\":1,\"type\":\"lookup_result\",\"found\":true,\"profile\":{"
+			 "\"id\":\"c-00000001\",\"version\":1,\"hlc\":\"1763900000000.0\","
+			 "\"body\":");
+	n += bench_body(1, e.answer + n, sizeof e.answer - (size_t)n - 4);
+	n += snprintf(e.answer + n, sizeof e.answer - (size_t)n, "}}");
+	e.answer_len = (size_t)n;
+	snprintf(req, sizeof req, "{\"v\":1,\"type\":\"lookup\",\"token\":\"%064d\"}", 0);
+	client_cfg(env, b, DEV, cf, &cc);
+	client_cfg(env, b, GW, sf, &sc);
+	if (!lat || rg_mqtt_new(&sc, &sh, &e, &e.srv) < 0 || rg_mqtt_new(&cc, &ch, &e, &cli) < 0 ||
+	    rg_mqtt_start(e.srv) < 0 || rg_mqtt_start(cli) < 0)
+		goto out;
+	while (!(rg_mqtt_connected(e.srv) && rg_mqtt_connected(cli)) && now_s() < deadline)
+		sleep_us(2000);
+	if (rg_mqtt_subscribe(e.srv, "rg/v1/s/" STORE "/d/+/req/#", 1) < 0 ||
+	    rg_mqtt_subscribe(cli, "rg/v1/s/" STORE "/d/" DEV "/down/resp", 1) < 0)
+		goto out;
+	/* until both subscriptions are in place */
+	for (long probes = 0; e.answers == 0 && now_s() < deadline; probes++) {
+		rg_mqtt_publish(cli, topic, req, strlen(req), 1, false, NULL);
+		echo_wait(&e, 1, now_s() + 0.1);
+	}
+	sleep_us(200000); /* stray probe answers land before counting */
+	long base = e.answers;
+	for (long k = 0; k < o->lookups; k++) {
+		int64_t t = bench_now_ns();
+		if (rg_mqtt_publish(cli, topic, req, strlen(req), 1, false, NULL) < 0 ||
+		    !echo_wait(&e, base + k + 1, deadline))
+			goto out;
+		lat[k] = bench_now_ns() - t;
+	}
+	summarize(lat, (size_t)o->lookups, r);
+	r->found = o->lookups;
+	rc = 0;
+out:
+	rg_mqtt_free(cli);
+	rg_mqtt_free(e.srv);
+	pthread_cond_destroy(&e.cv);
+	pthread_mutex_destroy(&e.mu);
+	free(lat);
+	return rc;
+}
+
 /* ---- main ---- */
 
 static void usage(FILE *f)
@@ -992,6 +1182,7 @@ static void usage(FILE *f)
 	    "  --devices D       devices sharing the interactions, 1..16 (default 1)\n"
 	    "  --rate R          latency phase: appends per second (default 200)\n"
 	    "  --seconds S       latency phase: duration, 0 skips it (default 10)\n"
+	    "  --lookups K       lookup phase: cache misses per pass, 0 skips it (default 2000)\n"
 	    "  --profiles P      customers seeded in the central store (default 10000)\n"
 	    "  --fwd-window W    gateway forward.window (default: the daemon's)\n"
 	    "  --fwd-resend MS   gateway forward.resend_ms (default: the daemon's)\n"
@@ -1024,6 +1215,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			continue;
 		} else if (!strcmp(a, "--items"))
 			lp = &o->items;
+		else if (!strcmp(a, "--lookups"))
+			lp = &o->lookups;
 		else if (!strcmp(a, "--profiles"))
 			lp = &o->profiles;
 		else if (!strcmp(a, "--batch"))
@@ -1090,7 +1283,8 @@ static int cpus(void)
 
 int main(int argc, char **argv)
 {
-	struct opts o = {.items = 50000,
+	struct opts o = {.lookups = 2000,
+			 .items = 50000,
 			 .batch = 100,
 			 .devices = 1,
 			 .rate = 200,
@@ -1104,6 +1298,7 @@ int main(int argc, char **argv)
 	struct device *dv = NULL;
 	struct e2e e = {0};
 	struct latency l = {0};
+	struct lat_summary lk_base = {0};
 	char raw[PATH_CAP + 16];
 	double t0, sqlite_s = 0, mqtt_s = 0, fill_s;
 	int rc;
@@ -1212,6 +1407,12 @@ int main(int argc, char **argv)
 			if (baseline_mqtt(u.env, u.store_b, &d, &o, &runs[k]))
 				goto out;
 		mqtt_s = median3(runs);
+		if (o.lookups > 0) {
+			fprintf(stderr, "bench_sync: baseline request/response: %ld round trips\n",
+				o.lookups);
+			if (baseline_request(u.env, u.store_b, &o, &lk_base))
+				goto out;
+		}
 		printf("{\"bench\":\"sync_baseline_sqlite\",\"items\":%zu,\"batch\":%d,"
 		       "\"runs\":3,\"median_seconds\":%.3f,\"rate_per_s\":%.0f}\n",
 		       rs.n, o.batch, sqlite_s, (double)rs.n / sqlite_s);
@@ -1264,6 +1465,23 @@ int main(int argc, char **argv)
 		       "\"min_ms\":%.2f,\"median_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f}\n",
 		       o.rate, o.seconds, o.batch, l.n, l.achieved_rate, l.append_ms, l.min_ms,
 		       l.median_ms, l.p99_ms, l.max_ms);
+		fflush(stdout);
+	}
+	if (o.lookups > 0) {
+		struct lat_summary p1, p2;
+		fprintf(stderr, "bench_sync: lookups: 2 passes of %ld cache misses on %s\n",
+			o.lookups, dv[0].id);
+		if (lookup_pass(dv[0].up, &o, 7, &p1) || lookup_pass(dv[0].up, &o, 8, &p2))
+			goto out;
+		printf("{\"bench\":\"lookup_device_gateway\",\"lookups\":%ld,\"profiles\":%ld,"
+		       "\"first_pass\":{\"median_ms\":%.3f,\"p99_ms\":%.3f},"
+		       "\"second_pass\":{\"median_ms\":%.3f,\"p99_ms\":%.3f},"
+		       "\"baseline\":\"mqtt_v5_request_response\","
+		       "\"baseline_median_ms\":%.3f,\"baseline_p99_ms\":%.3f,"
+		       "\"ratio_median\":%.3f}\n",
+		       o.lookups, o.profiles, p1.median_ms, p1.p99_ms, p2.median_ms, p2.p99_ms,
+		       lk_base.median_ms, lk_base.p99_ms,
+		       p2.median_ms > 0 ? lk_base.median_ms / p2.median_ms : 0);
 		fflush(stdout);
 	}
 	rc = 0;
