@@ -33,6 +33,25 @@ static const char *type_name(const cJSON *v)
 	return "unknown";
 }
 
+const char *rg_json_kind(const cJSON *v)
+{
+	if (!v)
+		return "nothing";
+	if (cJSON_IsString(v))
+		return "a string";
+	if (cJSON_IsNumber(v))
+		return "a number";
+	if (cJSON_IsBool(v))
+		return "a boolean";
+	if (cJSON_IsNull(v))
+		return "null";
+	if (cJSON_IsArray(v))
+		return "an array";
+	if (cJSON_IsObject(v))
+		return "an object";
+	return "something else";
+}
+
 int rg_json_parse(const char *text, size_t len, size_t max_len, cJSON **out, char *err,
 		  size_t errcap)
 {

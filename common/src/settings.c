@@ -117,23 +117,6 @@ static int bad(struct ctx *c, const char *path, const char *fmt, ...)
 	return RG_ERR_CONFIG;
 }
 
-static const char *type_name(const cJSON *v)
-{
-	if (cJSON_IsString(v))
-		return "a string";
-	if (cJSON_IsNumber(v))
-		return "a number";
-	if (cJSON_IsBool(v))
-		return "a boolean";
-	if (cJSON_IsNull(v))
-		return "null";
-	if (cJSON_IsArray(v))
-		return "an array";
-	if (cJSON_IsObject(v))
-		return "an object";
-	return "something else";
-}
-
 /* A key or value shown in a message: at most SEG_MAX bytes, control
  * characters replaced, invalid UTF-8 named, so input cannot forge log lines. */
 static void show(const char *k, char *out, size_t cap)
@@ -239,7 +222,7 @@ static int check_int(struct ctx *c, const struct key *k, const cJSON *v, const c
 	double d;
 	if (!cJSON_IsNumber(v))
 		return bad(c, path, "must be an integer %lld..%lld, got %s", (long long)k->min,
-			   (long long)k->max, type_name(v));
+			   (long long)k->max, rg_json_kind(v));
 	d = v->valuedouble;
 	if (!isfinite(d) || fabs(d) > SAFE_INT)
 		return bad(c, path, "must be an integer %lld..%lld, got a number out of range",
@@ -260,7 +243,7 @@ static int check_enum(struct ctx *c, const struct key *k, const cJSON *v, const 
 		return 0;
 	list_join(k->values, false, allowed, sizeof allowed);
 	if (!cJSON_IsString(v))
-		return bad(c, path, "must be one of %s, got %s", allowed, type_name(v));
+		return bad(c, path, "must be one of %s, got %s", allowed, rg_json_kind(v));
 	show(v->valuestring, shown, sizeof shown);
 	return bad(c, path, "must be one of %s, got \"%s\"", allowed, shown);
 }
@@ -285,7 +268,7 @@ static int check_text(struct ctx *c, const struct key *k, const cJSON *v, const 
 	long at;
 	if (!cJSON_IsString(v) || !v->valuestring)
 		return bad(c, path, "must be text of %lld..%lld bytes, got %s", (long long)k->min,
-			   (long long)k->max, type_name(v));
+			   (long long)k->max, rg_json_kind(v));
 	n = strlen(v->valuestring);
 	if ((int64_t)n < k->min || (int64_t)n > k->max)
 		return bad(c, path, "must be %lld..%lld bytes of text, got %zu", (long long)k->min,
@@ -365,7 +348,7 @@ static int hours_parse(struct ctx *c, const cJSON *v, const char *path, struct r
 
 	memset(h, 0, sizeof *h);
 	if (!cJSON_IsObject(v))
-		return bad(c, path, "must be an object of days (mon..sun), got %s", type_name(v));
+		return bad(c, path, "must be an object of days (mon..sun), got %s", rg_json_kind(v));
 	if ((rc = no_dup(c, v, path)) < 0)
 		return rc;
 	cJSON_ArrayForEach(day, v)
@@ -381,7 +364,7 @@ static int hours_parse(struct ctx *c, const cJSON *v, const char *path, struct r
 		snprintf(sub, sizeof sub, "%s.%s", path, days[d]);
 		if (!cJSON_IsArray(day))
 			return bad(c, sub, "must be an array of \"HH:MM-HH:MM\", got %s",
-				   type_name(day));
+				   rg_json_kind(day));
 		if (cJSON_GetArraySize(day) > RG_SETTINGS_HOURS_RANGES)
 			return bad(c, sub, "must have at most %d ranges, got %d",
 				   RG_SETTINGS_HOURS_RANGES, cJSON_GetArraySize(day));
@@ -396,7 +379,7 @@ static int hours_parse(struct ctx *c, const cJSON *v, const char *path, struct r
 				return bad(
 				    c, sub,
 				    "range %d must be \"HH:MM-HH:MM\" (00:00..24:00), got %s%s%s",
-				    i, s ? "\"" : "", s ? shown : type_name(r), s ? "\"" : "");
+				    i, s ? "\"" : "", s ? shown : rg_json_kind(r), s ? "\"" : "");
 			}
 			if (a >= b)
 				return bad(c, sub,
@@ -423,7 +406,7 @@ static int check_ident(struct ctx *c, const cJSON *v, const char *path)
 	int rc;
 
 	if (!cJSON_IsObject(v))
-		return bad(c, path, "must be an object, got %s", type_name(v));
+		return bad(c, path, "must be an object, got %s", rg_json_kind(v));
 	if ((rc = no_dup_deep(c, v, path)) < 0)
 		return rc;
 	msg[0] = '\0';
@@ -479,7 +462,7 @@ static int check_node(struct ctx *c, const cJSON *v, char *path, size_t len)
 	if (k)
 		return check_leaf(c, k, v, path);
 	if (!cJSON_IsObject(v))
-		return bad(c, path, "must be an object, got %s", type_name(v));
+		return bad(c, path, "must be an object, got %s", rg_json_kind(v));
 	if ((rc = no_dup(c, v, path)) < 0)
 		return rc;
 	cJSON_ArrayForEach(it, v)
@@ -516,7 +499,7 @@ int rg_settings_check(const cJSON *settings, char *err, size_t errcap)
 		err[0] = '\0';
 	if (!cJSON_IsObject(settings))
 		return bad(&c, "", "must be an object, got %s",
-			   settings ? type_name(settings) : "nothing");
+			   settings ? rg_json_kind(settings) : "nothing");
 	return check_node(&c, settings, path, 0);
 }
 

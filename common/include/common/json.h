@@ -24,6 +24,10 @@ extern "C" {
 #define RG_JSON_ERR_MAX 256
 #define RG_JSON_MAX_DEPTH 32
 
+/* What v is, for messages: "a string", "a number", "a boolean", "null",
+ * "an array", "an object" ("nothing" for NULL). */
+const char *rg_json_kind(const cJSON *v);
+
 /* Parse exactly len bytes (no trailing garbage except whitespace), at most
  * max_len bytes and RG_JSON_MAX_DEPTH levels. On success *out is owned by the
  * caller (cJSON_Delete). Errors: RG_ERR_TOOBIG, RG_ERR_PARSE (with offset). */
