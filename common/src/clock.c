@@ -62,6 +62,17 @@ void rg_clock_manual_set_wall(struct rg_clock_manual *m, int64_t wall_ms)
 	m->wall_ms = wall_ms;
 }
 
+void rg_deadline_ms(struct timespec *out, int64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, out);
+	out->tv_sec += (time_t)(ms / 1000);
+	out->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (out->tv_nsec >= 1000000000L) {
+		out->tv_sec++;
+		out->tv_nsec -= 1000000000L;
+	}
+}
+
 char *rg_time_format(int64_t wall_ms, char buf[25])
 {
 	struct tm tm;

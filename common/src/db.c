@@ -77,6 +77,19 @@ sqlite3 *rg_db_handle(struct rg_db *d)
 	return d->db;
 }
 
+int rg_db_scrub_wal(struct rg_db *d, const char *comp)
+{
+	int log = 0, done = 0;
+	int rc = sqlite3_wal_checkpoint_v2(d->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+	if (rc == SQLITE_OK && log == done)
+		return 0;
+	rg_warn(comp, "erase_checkpoint_incomplete",
+		"error=%s wal_frames=%d checkpointed=%d note=\"old page images stay in the -wal "
+		"file until the next checkpoint\"",
+		rg_errname(rg_db_err(rc)), log, done);
+	return rc == SQLITE_OK || rc == SQLITE_BUSY ? RG_ERR_BUSY : rg_db_err(rc);
+}
+
 int rg_db_exec(struct rg_db *d, const char *sql)
 {
 	char *msg = NULL;

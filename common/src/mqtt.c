@@ -15,18 +15,23 @@
 #include "common/mqtt.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 
+#include "common/clock.h"
 #include "common/crypto.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -39,6 +44,11 @@
 #define LOOP_TIMEOUT_MS 500 /* also how long a raced stop can take to be noticed */
 #define STABLE_MS 10000	    /* a connection that lasted this long resets the backoff */
 #define STOP_DRAIN_MS 2000  /* how long stop waits for DISCONNECT to be written */
+/* One attempt: the TCP connect, then the TLS handshake and CONNACK. Without
+ * these bounds a dead link holds an attempt for the kernel's SYN retries
+ * (minutes) or the keepalive, whatever the backoff says. */
+#define CONNECT_PROBE_MS 5000
+#define CONNACK_TIMEOUT_MS 10000
 #define NAME_MAX_LEN 32
 
 struct rg_mqtt {
@@ -196,18 +206,59 @@ static void on_message_cb(struct mosquitto *m, void *obj, const struct mosquitto
 static void backoff_wait(struct rg_mqtt *c, int ms)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	rg_deadline_ms(&ts, ms);
 	pthread_mutex_lock(&c->mu);
 	while (!c->stop)
 		if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&c->mu);
+}
+
+/* Can a TCP connection to the broker be opened within CONNECT_PROBE_MS?
+ * libmosquitto's own connect() blocks; on a link that drops packets it
+ * would wait out the kernel's SYN retries. 0, or an errno value. */
+static int tcp_probe(const struct rg_mqtt *c)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+	char port[16];
+	int err = EHOSTUNREACH;
+	int64_t end = mono_ms() + CONNECT_PROBE_MS;
+
+	snprintf(port, sizeof port, "%d", c->port);
+	if (getaddrinfo(c->host, port, &hints, &res) != 0)
+		return EHOSTUNREACH;
+	for (const struct addrinfo *a = res; a; a = a->ai_next) {
+		int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+				a->ai_protocol);
+		if (fd < 0) {
+			err = errno;
+			continue;
+		}
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+			close(fd);
+			err = 0;
+			break;
+		}
+		if (errno != EINPROGRESS) {
+			err = errno;
+			close(fd);
+			continue;
+		}
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		int64_t left = end - mono_ms();
+		int so = 0;
+		socklen_t sl = sizeof so;
+		int r = left > 0 ? poll(&p, 1, (int)left) : 0;
+		if (r == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &sl) == 0 && so == 0)
+			err = 0;
+		else
+			err = r == 0 ? ETIMEDOUT : so ? so : errno;
+		close(fd);
+		if (!err)
+			break;
+	}
+	freeaddrinfo(res);
+	return err;
 }
 
 static int connect_once(struct rg_mqtt *c)
@@ -243,16 +294,38 @@ static void *run(void *arg)
 	int attempt = 0;
 
 	while (!stopping(c)) {
-		int rc = connect_once(c);
-		if (rc == MOSQ_ERR_SUCCESS) {
-			while ((rc = mosquitto_loop(c->m, LOOP_TIMEOUT_MS, 1)) == MOSQ_ERR_SUCCESS)
+		int64_t before = atomic_load(&c->n_connects), t0 = mono_ms();
+		int perr = tcp_probe(c);
+		int rc = perr ? MOSQ_ERR_ERRNO : connect_once(c);
+		if (perr) {
+			rg_warn(c->name, "connect_failed",
+				"host=%s port=%d attempt=%d after_ms=%lld error=\"%s\"", c->host,
+				c->port, attempt + 1, (long long)(mono_ms() - t0), strerror(perr));
+		} else if (rc == MOSQ_ERR_SUCCESS) {
+			bool late = false;
+			while ((rc = mosquitto_loop(c->m, LOOP_TIMEOUT_MS, 1)) == MOSQ_ERR_SUCCESS) {
 				if (stopping(c)) {
 					drain_disconnect(c);
 					break;
 				}
+				if (atomic_load(&c->n_connects) == before &&
+				    mono_ms() - t0 > CONNACK_TIMEOUT_MS) {
+					late = true; /* the next connect closes this socket */
+					break;
+				}
+			}
 			/* libmosquitto reports a lost connection through on_disconnect_cb
 			 * only for some paths; make the state right in every case. */
 			on_disconnect_cb(c->m, c, rc, NULL);
+			/* TCP connected but no CONNACK (TLS refused, reset, silence):
+			 * a failed attempt too. */
+			if (atomic_load(&c->n_connects) == before && !stopping(c))
+				rg_warn(c->name, "connect_failed",
+					"host=%s port=%d attempt=%d after_ms=%lld error=\"%s\"", c->host,
+					c->port, attempt + 1, (long long)(mono_ms() - t0),
+					late ? "no CONNACK in time"
+					: rc == MOSQ_ERR_ERRNO ? strerror(errno)
+							       : mosquitto_strerror(rc));
 		} else {
 			rg_warn(c->name, "connect_failed",
 				"host=%s port=%d attempt=%d error=\"%s\"", c->host, c->port,

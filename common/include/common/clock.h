@@ -38,6 +38,11 @@ static inline int64_t rg_clock_mono_ns(const struct rg_clock *c)
 	return c->ops->mono_ns(c->priv);
 }
 
+struct timespec;
+/* The CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait on a
+ * condition variable whose clock is CLOCK_MONOTONIC. */
+void rg_deadline_ms(struct timespec *out, int64_t ms);
+
 /* A manual clock for tests: time moves only when told. */
 struct rg_clock_manual {
 	struct rg_clock clock; /* pass &m.clock to code under test */

@@ -43,6 +43,13 @@ int rg_db_open(const char *path, const struct rg_db_opts *opts, struct rg_db **o
 void rg_db_close(struct rg_db *db);
 
 sqlite3 *rg_db_handle(struct rg_db *db);
+
+/* After a commit that deleted someone's data (with PRAGMA secure_delete on,
+ * so freed pages are zeroed): old page images of the deleted rows may still
+ * sit in the -wal file. Checkpoint it into the main file and truncate it.
+ * Returns 0, or RG_ERR_BUSY when a reader kept part of the WAL (logged with
+ * comp's name; the images stay until the next checkpoint). */
+int rg_db_scrub_wal(struct rg_db *db, const char *comp);
 const char *rg_db_errmsg(const struct rg_db *db);
 
 struct rg_migration {
