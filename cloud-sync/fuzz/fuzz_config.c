@@ -22,8 +22,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc = cloud_config_parse((const char *)data, size, &c, err, sizeof err);
 	if (rc != 0 && rc != RG_ERR_CONFIG)
 		abort();
-	if (rc == 0 && (c.port < 1 || c.port > 65535 || !rg_wire_identity_valid(c.identity) ||
-			!c.db_path[0] || c.stats_interval_s < 1))
+	if (rc == 0 &&
+	    (c.port < 1 || c.port > 65535 || !rg_wire_identity_valid(c.identity) || !c.db_path[0] ||
+	     c.stats_interval_s < 1 || !cloud_repl_policy_name(c.repl.kind) ||
+	     c.repl.recent_days < 1 || c.repl.recent_days > CLOUD_REPL_DAYS_MAX ||
+	     c.repl.retention_days < 1 || c.repl.retention_days > CLOUD_REPL_DAYS_MAX))
 		abort();
 	return 0;
 }

@@ -43,11 +43,49 @@ static int path_of(const cJSON *o, const char *obj, const char *key, bool requir
 	return 0;
 }
 
+/* "replication": {"policy", "recent_days", "retention_days"}, all optional. */
+static int parse_replication(const cJSON *root, struct cloud_repl_policy *p, char *err,
+			     size_t errcap)
+{
+	static const char *const keys[] = {"policy", "recent_days", "retention_days", NULL};
+	char m[RG_JSON_ERR_MAX];
+	const cJSON *o = NULL;
+	const char *s = NULL;
+	int64_t v;
+
+	if (rg_json_opt_obj(root, "replication", &o, m, sizeof m) < 0)
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
+	if (!o)
+		return 0;
+	if (rg_json_check_keys(o, keys, m, sizeof m) < 0 ||
+	    rg_json_opt_str(o, "policy", 32, &s, m, sizeof m) < 0)
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "replication.%s", m);
+	if (s) {
+		if (!strcmp(s, "all"))
+			p->kind = CLOUD_REPL_ALL;
+		else if (!strcmp(s, "home_and_recent"))
+			p->kind = CLOUD_REPL_HOME_AND_RECENT;
+		else
+			return rg_errf(RG_ERR_CONFIG, err, errcap,
+				       "replication.policy: \"%s\" is not all|home_and_recent", s);
+	}
+	v = p->recent_days;
+	if (rg_json_opt_int(o, "recent_days", 1, CLOUD_REPL_DAYS_MAX, &v, m, sizeof m) < 0)
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "replication.%s", m);
+	p->recent_days = (int)v;
+	v = p->retention_days;
+	if (rg_json_opt_int(o, "retention_days", 1, CLOUD_REPL_DAYS_MAX, &v, m, sizeof m) < 0)
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "replication.%s", m);
+	p->retention_days = (int)v;
+	return 0;
+}
+
 static int parse_root(const cJSON *root, struct cloud_config *c, char *err, size_t errcap)
 {
 	static const char *const keys[] = {"identity",	"broker",	   "tls",
 					   "store",	"tenant_key_file", "stats_interval_s",
-					   "log_level", "queue_max_kib",   NULL};
+					   "log_level", "queue_max_kib",   "replication",
+					   NULL};
 	static const char *const broker_keys[] = {"host", "port", NULL};
 	static const char *const tls_keys[] = {"ca_file", "cert_file", "key_file", NULL};
 	static const char *const store_keys[] = {"backend", "path", "busy_timeout_ms",
@@ -132,6 +170,8 @@ static int parse_root(const cJSON *root, struct cloud_config *c, char *err, size
 	if (rg_json_opt_int(root, "queue_max_kib", 1024, 1024 * 1024, &v, m, sizeof m) < 0)
 		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	c->queue_max_kib = (int)v;
+	if ((rc = parse_replication(root, &c->repl, err, errcap)) < 0)
+		return rc;
 	s = NULL;
 	if (rg_json_opt_str(root, "log_level", 8, &s, m, sizeof m) < 0)
 		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
@@ -162,6 +202,9 @@ int cloud_config_parse(const char *json, size_t len, struct cloud_config *out, c
 	out->stats_interval_s = 60;
 	out->log_level = RG_LOG_INFO;
 	out->queue_max_kib = 64 * 1024;
+	out->repl.kind = CLOUD_REPL_ALL;
+	out->repl.recent_days = CLOUD_REPL_DAYS_DEFAULT;
+	out->repl.retention_days = CLOUD_REPL_DAYS_DEFAULT;
 	if (!json)
 		return rg_errf(RG_ERR_CONFIG, err, errcap, "no document");
 	if (rg_json_parse(json, len, CLOUD_CONFIG_FILE_MAX, &root, m, sizeof m) < 0)

@@ -275,19 +275,11 @@ out:
 
 void sq__scrub_finish(struct sq *s)
 {
-	sqlite3 *db = rg_db_handle(s->db);
-	int log = 0, done = 0, rc;
-
 	if (!s->scrub)
 		return;
 	s->scrub = false;
 	rg_db_exec(s->db, "PRAGMA secure_delete = OFF;");
-	rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
-	if (rc != SQLITE_OK || log != done)
-		rg_warn(CLOUD_COMP, "erase_checkpoint_incomplete",
-			"error=%s wal_frames=%d checkpointed=%d note=\"old page images stay in the"
-			" -wal file until the next checkpoint\"",
-			rg_errname(rg_db_err(rc)), log, done);
+	rg_db_scrub_wal(s->db, CLOUD_COMP);
 }
 
 /* ---- link ---- */
@@ -477,7 +469,8 @@ int sq__merge(void *priv, struct cloud_op *op, const char *from, const char *int
 	/* the absorbed profile's derived state now lives in the survivor's */
 	if ((rc = derived_reset(s, from)) < 0 || (rc = sq__recompute(s, ipid, into)) < 0 ||
 	    (rc = sq__bump(s, fpid, from, hlc, NULL, "merge", into, NULL)) < 0 ||
-	    (rc = sq__bump(s, ipid, into, hlc, NULL, "merge", from, NULL)) < 0)
+	    (rc = sq__bump(s, ipid, into, hlc, NULL, "merge", from, NULL)) < 0 ||
+	    (rc = sq__changes_tag_merge(s, id, 2)) < 0)
 		goto fail;
 	if ((rc = rg_db_commit(s->db)) < 0) {
 		sq__fail(s, rc, "commit");
@@ -597,7 +590,9 @@ int sq__unmerge(void *priv, struct cloud_op *op, int64_t merge_id)
 	sqlite3_bind_int64(st, 4, sq__now_ms(s));
 	if ((rc = sq__done(s, st, "unmerge_record")) < 0 ||
 	    (rc = sq__bump(s, fpid, from, hlc, NULL, "unmerge", into, NULL)) < 0 ||
-	    (rc = sq__bump(s, ipid, into, hlc, NULL, "unmerge", from, NULL)) < 0)
+	    (rc = sq__bump(s, ipid, into, hlc, NULL, "unmerge", from, NULL)) < 0 ||
+	    (rc = sq__bump(s, fpid, from, hlc, NULL, "restore", into, NULL)) < 0 ||
+	    (rc = sq__changes_tag_merge(s, merge_id, 3)) < 0)
 		goto fail;
 	if ((rc = rg_db_commit(s->db)) < 0) {
 		sq__fail(s, rc, "commit");

@@ -93,4 +93,17 @@ int sq__erase(void *priv, struct cloud_op *op, const char *profile);
 int sq__identifiers(void *priv, const char *profile, struct cloud_identifier *out, size_t cap);
 int sq__merges(void *priv, const char *profile, struct cloud_merge *out, size_t cap);
 
+/* The rendered profile (lookups' renderer), following redirects. */
+int sq__profile_get(struct sq *s, const char *id, struct cloud_profile *out);
+/* Tag the last n change-log rows (this transaction's) with merge_id, so a
+ * replication read tells a merge's absorbed side from its survivor. */
+int sq__changes_tag_merge(struct sq *s, int64_t merge_id, int n);
+
+/* Replication (sqlite_repl.c) for the ops table. */
+int sq__repl_changes(void *priv, const struct cloud_repl_req *rq,
+		     const struct cloud_repl_sink *sink, struct cloud_repl_result *out);
+int sq__repl_snapshot(void *priv, const struct cloud_repl_req *rq,
+		      const struct cloud_repl_sink *sink, struct cloud_repl_result *out);
+int sq__repl_prune(void *priv, int64_t before_ms, int64_t *removed);
+
 #endif

@@ -173,10 +173,28 @@ static const char v2_sql[] =
     "  PRIMARY KEY (merge_id, token)"
     ") WITHOUT ROWID;";
 
+/* Replication (docs/replication.md): which merge a merge/unmerge change row
+ * belongs to (tells the absorbed side from the survivor), how far the
+ * change log was pruned, and the snapshots in progress. */
+static const char v3_sql[] =
+    "ALTER TABLE changes ADD COLUMN merge_id INTEGER;"
+    "CREATE TABLE repl_meta("
+    "  key TEXT PRIMARY KEY,"
+    "  value INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE repl_snapshots("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  seq INTEGER NOT NULL,"
+    "  started_ms INTEGER NOT NULL"
+    ");"
+    /* "an interaction at that store in the last N days" */
+    "CREATE INDEX interactions_by_store ON interactions(store, resolved_id, hlc);";
+
 static const struct rg_migration migrations[] = {
     {1, "central store: profiles, derived state, identifiers, interactions, devices, changes",
      v1_sql, NULL},
     {2, "identity graph: merges, redirects, identifier owners, imported channels", v2_sql, NULL},
+    {3, "replication: merge ids on change rows, pruning, snapshots", v3_sql, NULL},
 };
 
 int sq__migrate(struct rg_db *db)

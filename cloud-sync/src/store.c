@@ -291,3 +291,64 @@ int cloud_store_merges(struct cloud_store *s, const char *profile, struct cloud_
 		return RG_ERR_NOSYS;
 	return s->ops->merges(s->priv, profile, out, cap);
 }
+
+/* ---- replication (ops version 3) ---- */
+
+const char *cloud_repl_policy_name(enum cloud_repl_policy_kind k)
+{
+	switch (k) {
+	case CLOUD_REPL_ALL:
+		return "all";
+	case CLOUD_REPL_HOME_AND_RECENT:
+		return "home_and_recent";
+	}
+	return NULL;
+}
+
+static int repl_req_ok(const struct cloud_repl_req *rq, const struct cloud_repl_sink *sink)
+{
+	size_t sl = rq && rq->store ? strlen(rq->store) : 0;
+	const struct cloud_repl_policy *p = rq ? rq->policy : NULL;
+	return rq && sink && sink->emit && sl >= 1 && sl <= RG_WIRE_STORE_MAX && rq->max >= 1 &&
+	       rq->max <= DELTA_CHANGES_MAX && rq->since >= 0 && rq->since <= DELTA_SEQ_MAX &&
+	       rq->snapshot >= 0 && (!rq->after || strlen(rq->after) <= RG_WIRE_ID_MAX) &&
+	       (!p || (cloud_repl_policy_name(p->kind) && p->recent_days >= 1 &&
+		       p->recent_days <= CLOUD_REPL_DAYS_MAX));
+}
+
+int cloud_store_repl_changes(struct cloud_store *s, const struct cloud_repl_req *rq,
+			     const struct cloud_repl_sink *sink, struct cloud_repl_result *out)
+{
+	if (out)
+		memset(out, 0, sizeof *out);
+	if (!s || !out || !repl_req_ok(rq, sink))
+		return RG_ERR_INVAL;
+	if (!s->ops->repl_changes)
+		return RG_ERR_NOSYS;
+	return s->ops->repl_changes(s->priv, rq, sink, out);
+}
+
+int cloud_store_repl_snapshot(struct cloud_store *s, const struct cloud_repl_req *rq,
+			      const struct cloud_repl_sink *sink, struct cloud_repl_result *out)
+{
+	if (out)
+		memset(out, 0, sizeof *out);
+	if (!s || !out || !repl_req_ok(rq, sink))
+		return RG_ERR_INVAL;
+	if (!s->ops->repl_snapshot)
+		return RG_ERR_NOSYS;
+	return s->ops->repl_snapshot(s->priv, rq, sink, out);
+}
+
+int cloud_store_repl_prune(struct cloud_store *s, int64_t before_ms, int64_t *removed)
+{
+	int64_t scratch;
+	if (!removed)
+		removed = &scratch;
+	*removed = 0;
+	if (!s || before_ms < 0)
+		return RG_ERR_INVAL;
+	if (!s->ops->repl_prune)
+		return RG_ERR_NOSYS;
+	return s->ops->repl_prune(s->priv, before_ms, removed);
+}

@@ -1002,6 +1002,11 @@ static int sq_profile_get(void *priv, const char *id, struct cloud_profile *out)
 	return profile_get_at(priv, id, out, 0);
 }
 
+int sq__profile_get(struct sq *s, const char *id, struct cloud_profile *out)
+{
+	return profile_get_at(s, id, out, 0);
+}
+
 static int sq_profile_by_token(void *priv, const uint8_t token[RG_TOKEN_LEN],
 			       struct cloud_profile *out)
 {
@@ -1303,4 +1308,7 @@ const struct cloud_store_ops cloud__sqlite_ops = {
     .import = sq_import,
     .identifiers = sq__identifiers,
     .merges = sq__merges,
+    .repl_changes = sq__repl_changes,
+    .repl_snapshot = sq__repl_snapshot,
+    .repl_prune = sq__repl_prune,
 };

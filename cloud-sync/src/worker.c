@@ -4,7 +4,9 @@
  * it wait, which stops it reading from the broker); the main thread owns the
  * store and every decision. A batch is applied in one transaction and its
  * ack is published only after the commit; a refused batch is logged and
- * counted, never acked. Lookups are answered from the store.
+ * counted, never acked. Lookups and replication requests (changes pages,
+ * snapshot chunks: docs/replication.md) are answered from the store; the
+ * change log is pruned to replication.retention_days at start and hourly.
  */
 #include "worker.h"
 
@@ -28,6 +30,8 @@
 #define UP_FILTER "$share/cloud/rg/v1/g/+/up/#"
 #define REQ_FILTER "$share/cloud/rg/v1/g/+/req/#"
 #define BUSY_RETRIES 5
+#define PRUNE_EVERY_MS (3600 * 1000)
+#define DAY_MS (24LL * 3600 * 1000)
 
 struct ev {
 	struct ev *next;
@@ -45,6 +49,7 @@ struct counters {
 	int64_t refused[CLOUD_REFUSE__COUNT];
 	int64_t acks, acks_unsent, apply_failed;
 	int64_t lookups, lookup_hits, lookups_refused, requests_unsupported;
+	int64_t changes_requests, pages_sent, snapshot_chunks, requests_refused;
 };
 
 struct cloud_worker {
@@ -61,6 +66,7 @@ struct cloud_worker {
 
 	struct counters n;
 	int64_t last_stats_ms;
+	int64_t last_prune_ms;
 };
 
 static void wake(void)
@@ -260,11 +266,6 @@ static void lookup_handle(struct cloud_worker *w, const struct ev *e, const stru
 	size_t len = 0;
 	int rc;
 
-	if (strcmp(t->op, "lookup")) {
-		w->n.requests_unsupported++;
-		rg_warn(COMP, "request_unsupported", "gateway=%s op=%s", t->gateway, t->op);
-		return;
-	}
 	/* answer only on the requesting gateway's own response topic */
 	snprintf(want, sizeof want, "rg/v1/g/%s/down/resp", t->gateway);
 	if (!e->response_topic || strcmp(e->response_topic, want) || !e->corr_len) {
@@ -296,6 +297,106 @@ static void lookup_handle(struct cloud_worker *w, const struct ev *e, const stru
 			rg_errname(rc));
 }
 
+/* ---- replication requests ---- */
+
+static void repl_refuse(struct cloud_worker *w, const struct cloud_topic *t, const char *reason,
+			const char *detail)
+{
+	char q[RG_JSON_ERR_MAX + 8];
+	w->n.requests_refused++;
+	rg_warn(COMP, "request_refused", "gateway=%s op=%s reason=%s detail=%s", t->gateway, t->op,
+		reason, rg_log_quote(q, sizeof q, detail));
+}
+
+/* req/changes and req/snapshot: strict request, answered on the gateway's
+ * own down/resp with its correlation data; a bad request gets no answer. */
+static void repl_handle(struct cloud_worker *w, const struct ev *e, const struct cloud_topic *t)
+{
+	char want[RG_MQTT_TOPIC_MAX], err[RG_JSON_ERR_MAX];
+	bool snapshot = !strcmp(t->op, "snapshot");
+	struct cloud_repl_result res;
+	struct delta_request rq;
+	int64_t now = rg_clock_wall_ms(rg_clock_system());
+	char *doc = NULL;
+	size_t len = 0;
+	int rc;
+
+	snprintf(want, sizeof want, "rg/v1/g/%s/down/resp", t->gateway);
+	if (!e->response_topic || strcmp(e->response_topic, want) || !e->corr_len) {
+		repl_refuse(w, t, "response_topic",
+			    "not the gateway's own down/resp, or no "
+			    "correlation data");
+		return;
+	}
+	if (delta_request_parse(e->payload, e->len, &rq, err, sizeof err) < 0) {
+		repl_refuse(w, t, "malformed", err);
+		return;
+	}
+	if (rq.snapshot != snapshot) {
+		repl_refuse(w, t, "type_mismatch", "the request's type is not the topic's");
+		return;
+	}
+	if (snapshot)
+		rc = cloud_repl_snapshot_answer(w->store, t->store, &w->cfg.repl, &rq, now, &doc,
+						&len, &res);
+	else {
+		w->n.changes_requests++;
+		rc = cloud_repl_changes_answer(w->store, t->store, &w->cfg.repl, &rq, now, &doc,
+					       &len, &res);
+	}
+	if (rc < 0) {
+		/* no answer: the gateway asks again later */
+		rg_error(COMP, "repl_failed", "gateway=%s op=%s error=%s", t->gateway, t->op,
+			 rg_errname(rc));
+		return;
+	}
+	rc = rg_mqtt_request(w->mqtt, want, doc, len, NULL, e->corr, e->corr_len, NULL);
+	free(doc);
+	if (rc < 0) {
+		rg_warn(COMP, "repl_unanswered", "gateway=%s op=%s error=%s", t->gateway, t->op,
+			rg_errname(rc));
+		return;
+	}
+	if (snapshot) {
+		w->n.snapshot_chunks++;
+		rg_debug(COMP, "snapshot_chunk_sent",
+			 "gateway=%s snapshot=%lld seq=%lld profiles=%zu done=%d bytes=%zu",
+			 t->gateway, (long long)res.snapshot, (long long)res.seq, res.n, res.done,
+			 len);
+	} else {
+		w->n.pages_sent++;
+		rg_debug(COMP, "page_sent",
+			 "gateway=%s since=%lld next=%lld latest=%lld changes=%zu filtered=%zu "
+			 "more=%d snapshot_needed=%d bytes=%zu",
+			 t->gateway, (long long)rq.since, (long long)res.next,
+			 (long long)res.latest, res.n, res.filtered, res.more, res.snapshot_needed,
+			 len);
+	}
+}
+
+static void request_handle(struct cloud_worker *w, const struct ev *e, const struct cloud_topic *t)
+{
+	if (!strcmp(t->op, "lookup"))
+		lookup_handle(w, e, t);
+	else if (!strcmp(t->op, "changes") || !strcmp(t->op, "snapshot"))
+		repl_handle(w, e, t);
+	else {
+		w->n.requests_unsupported++;
+		rg_warn(COMP, "request_unsupported", "gateway=%s op=%s", t->gateway, t->op);
+	}
+}
+
+/* Drop change-log rows older than retention_days (the newest stays). */
+static void prune(struct cloud_worker *w)
+{
+	int64_t removed = 0, now = rg_clock_wall_ms(rg_clock_system());
+	int rc = cloud_store_repl_prune(
+	    w->store, now - (int64_t)w->cfg.repl.retention_days * DAY_MS, &removed);
+	if (rc < 0)
+		rg_warn(COMP, "prune_failed", "error=%s", rg_errname(rc));
+	w->last_prune_ms = mono_ms();
+}
+
 static void handle(struct cloud_worker *w, const struct ev *e)
 {
 	struct cloud_topic t;
@@ -304,7 +405,7 @@ static void handle(struct cloud_worker *w, const struct ev *e)
 		return;
 	}
 	if (t.is_request)
-		lookup_handle(w, e, &t);
+		request_handle(w, e, &t);
 	else
 		batch_handle(w, e, &t);
 }
@@ -321,15 +422,18 @@ static void stats_line(struct cloud_worker *w)
 	    "identity=%s connected=%d batches=%lld items=%lld applied=%lld duplicates=%lld "
 	    "unresolved=%lld erased=%lld refused_malformed=%lld refused_store=%lld "
 	    "refused_lane=%lld refused_topic=%lld acks=%lld acks_unsent=%lld apply_failed=%lld "
-	    "lookups=%lld lookup_hits=%lld lookups_refused=%lld queue_bytes=%zu mqtt_received=%lld",
+	    "lookups=%lld lookup_hits=%lld lookups_refused=%lld changes_requests=%lld "
+	    "pages_sent=%lld snapshot_chunks=%lld requests_refused=%lld queue_bytes=%zu "
+	    "mqtt_received=%lld",
 	    w->cfg.identity, rg_mqtt_connected(w->mqtt), (long long)n->batches, (long long)n->items,
 	    (long long)n->applied, (long long)n->duplicates, (long long)n->unresolved,
 	    (long long)n->erased, (long long)n->refused[CLOUD_REFUSE_MALFORMED],
 	    (long long)n->refused[CLOUD_REFUSE_STORE], (long long)n->refused[CLOUD_REFUSE_LANE],
 	    (long long)n->refused[CLOUD_REFUSE_TOPIC], (long long)n->acks,
 	    (long long)n->acks_unsent, (long long)n->apply_failed, (long long)n->lookups,
-	    (long long)n->lookup_hits, (long long)n->lookups_refused, w->q_bytes,
-	    (long long)ms.received);
+	    (long long)n->lookup_hits, (long long)n->lookups_refused,
+	    (long long)n->changes_requests, (long long)n->pages_sent, (long long)n->snapshot_chunks,
+	    (long long)n->requests_refused, w->q_bytes, (long long)ms.received);
 }
 
 static void reload(struct cloud_worker *w)
@@ -355,10 +459,11 @@ static void reload(struct cloud_worker *w)
 		rg_warn(COMP, "reload_partial", "key=%s detail=\"changed: needs a restart\"", key);
 	w->cfg.stats_interval_s = c.stats_interval_s;
 	w->cfg.log_level = c.log_level;
+	w->cfg.repl = c.repl;
 	if (!getenv("REGULARS_LOG_LEVEL"))
 		rg_log_set_level((enum rg_log_level)c.log_level);
-	rg_info(COMP, "reloaded", "stats_interval_s=%d log_level=%d", c.stats_interval_s,
-		c.log_level);
+	rg_info(COMP, "reloaded", "stats_interval_s=%d log_level=%d replication=%s",
+		c.stats_interval_s, c.log_level, cloud_repl_policy_name(c.repl.kind));
 }
 
 int cloud_worker_new(const struct cloud_config *cfg, const char *config_path,
@@ -432,9 +537,14 @@ int cloud_worker_run(struct cloud_worker *w)
 		rg_error(COMP, "start_failed", "error=%s", rg_errname(rc));
 		return rc;
 	}
-	rg_info(COMP, "started", "identity=%s broker=%s:%d backend=%s", w->cfg.identity,
-		w->cfg.host, w->cfg.port, cloud_store_backend(w->store));
+	rg_info(COMP, "started",
+		"identity=%s broker=%s:%d backend=%s replication=%s recent_days=%d "
+		"retention_days=%d",
+		w->cfg.identity, w->cfg.host, w->cfg.port, cloud_store_backend(w->store),
+		cloud_repl_policy_name(w->cfg.repl.kind), w->cfg.repl.recent_days,
+		w->cfg.repl.retention_days);
 	w->last_stats_ms = mono_ms();
+	prune(w);
 	while (!rg_wake_stopping()) {
 		struct pollfd pfd = {.fd = rg_wake_fd(), .events = POLLIN};
 		int64_t now;
@@ -451,6 +561,8 @@ int cloud_worker_run(struct cloud_worker *w)
 			w->last_stats_ms = now;
 			stats_line(w);
 		}
+		if (now - w->last_prune_ms >= PRUNE_EVERY_MS)
+			prune(w);
 	}
 	rg_info(COMP, "stopping", "identity=%s", w->cfg.identity);
 	stats_line(w);

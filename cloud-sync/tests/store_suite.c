@@ -1116,7 +1116,8 @@ static void changes_show_each_op_in_order(void **state)
 	static const char *const want[][3] = {
 	    {"p-1", "seed", ""},     {"p-2", "seed", ""},	{"p-2", "link", ""},
 	    {"p-1", "import", ""},   {"p-2", "merge", "p-1"},	{"p-1", "merge", "p-2"},
-	    {"p-2", "unmerge", "p-1"}, {"p-1", "unmerge", "p-2"}, {"p-1", "erase", ""},
+	    {"p-2", "unmerge", "p-1"}, {"p-1", "unmerge", "p-2"}, {"p-2", "restore", "p-1"},
+	    {"p-1", "erase", ""},
 	};
 	struct cloud_change ch[16];
 	struct cloud_import_item imp;
@@ -1142,7 +1143,7 @@ static void changes_show_each_op_in_order(void **state)
 	assert_int_equal(cloud_store_unmerge(f->s, NULL, mid), 0);
 	assert_int_equal(cloud_store_erase(f->s, NULL, "p-1"), 1);
 	n = cloud_store_changes_since(f->s, 0, ch, 16);
-	assert_int_equal(n, 9);
+	assert_int_equal(n, 10);
 	for (int i = 0; i < n; i++) {
 		assert_string_equal(ch[i].profile, want[i][0]);
 		assert_string_equal(ch[i].what, want[i][1]);
@@ -1151,6 +1152,488 @@ static void changes_show_each_op_in_order(void **state)
 			assert_true(ch[i].seq > ch[i - 1].seq);
 	}
 	cJSON_Delete(body);
+}
+
+/* ---- replication: pages of changes and snapshots (docs/replication.md) ---- */
+
+#define GOT_MAX 2048
+
+/* What a sink received: deep copies, in order. stop_after: answer
+ * RG_ERR_TOOBIG once that many were taken (a full page), 0 never. */
+struct got {
+	struct delta_change c[GOT_MAX];
+	size_t n, stop_after;
+};
+
+static int got_emit(void *ctx, const struct delta_change *c)
+{
+	struct got *g = ctx;
+	struct delta_change *d;
+	if (g->stop_after && g->n >= g->stop_after)
+		return RG_ERR_TOOBIG;
+	assert_true(g->n < GOT_MAX);
+	d = &g->c[g->n++];
+	*d = *c;
+	d->body = c->body ? strdup(c->body) : NULL;
+	d->idents = NULL;
+	if (c->n_idents) {
+		d->idents = malloc(c->n_idents * sizeof *d->idents);
+		assert_non_null(d->idents);
+		memcpy(d->idents, c->idents, c->n_idents * sizeof *d->idents);
+	}
+	return 0;
+}
+
+static void got_clear(struct got *g)
+{
+	for (size_t i = 0; i < g->n; i++) {
+		free(g->c[i].body);
+		free(g->c[i].idents);
+	}
+	memset(g, 0, sizeof *g);
+}
+
+static struct got *got_new(void)
+{
+	struct got *g = calloc(1, sizeof *g);
+	assert_non_null(g);
+	return g;
+}
+
+/* A page for store 0042 since `since` (policy NULL: all). */
+static void page(struct sfx *f, const struct cloud_repl_policy *pol, int64_t since, int max,
+		 struct got *g, struct cloud_repl_result *r)
+{
+	struct cloud_repl_req rq = {.store = "0042", .policy = pol, .max = max, .since = since};
+	struct cloud_repl_sink sink = {got_emit, g};
+	assert_int_equal(cloud_store_repl_changes(f->s, &rq, &sink, r), 0);
+	assert_true(r->next >= since);
+	for (size_t i = 1; i < g->n; i++)
+		assert_true(g->c[i].seq > g->c[i - 1].seq);
+	if (g->n)
+		assert_true(r->next >= g->c[g->n - 1].seq);
+}
+
+static const struct delta_change *find_change(const struct got *g, enum delta_op op,
+					      const char *id)
+{
+	for (size_t i = 0; i < g->n; i++)
+		if (g->c[i].op == op && !strcmp(g->c[i].id, id))
+			return &g->c[i];
+	return NULL;
+}
+
+static size_t count_id(const struct got *g, const char *id)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < g->n; i++)
+		k += !strcmp(g->c[i].id, id);
+	return k;
+}
+
+static bool has_ident(const struct delta_change *c, const char *card, const char *type)
+{
+	uint8_t tok[RG_TOKEN_LEN];
+	cf_token(card, tok);
+	for (size_t i = 0; i < c->n_idents; i++)
+		if (!memcmp(c->idents[i].token, tok, RG_TOKEN_LEN))
+			return !type || !strcmp(c->idents[i].type, type);
+	return false;
+}
+
+static void seed_home(struct sfx *f, const char *id, const char *home)
+{
+	char body[200];
+	struct cloud_seed_profile p = {.id = id, .version = 1, .body = body};
+	snprintf(body, sizeof body, "{\"name\":\"Test %s\",\"points\":1,\"home_store\":\"%s\"}", id,
+		 home);
+	p.body_len = strlen(body);
+	assert_int_equal(cloud_store_seed(f->s, &p, 1), 1);
+}
+
+static void note(struct sfx *f, const char *dev, const char *store, int64_t at, const char *id,
+		 const char *text)
+{
+	struct cf_batch cb;
+	char body[120];
+	snprintf(body, sizeof body, "{\"text\":\"%s\"}", text);
+	cf_batch_begin(&cb, dev, store);
+	cf_batch_add(&cb, RG_KIND_NOTE, at, id, NULL, body);
+	apply(f, &cb, NULL);
+}
+
+/* A profile changed three times in the range is sent once, at its last
+ * seq, with its state now; the page ends at the newest seq. */
+static void repl_coalesces_each_profile_at_its_last_seq(void **state)
+{
+	struct sfx *f = *state;
+	struct got *g = got_new();
+	struct cloud_repl_result r;
+	const struct delta_change *c;
+	struct cloud_profile p;
+	int64_t p1_last;
+
+	seed(f, "p-1", 10, "2000000000015");
+	seed(f, "p-2", 20, NULL);
+	note(f, DEV_A, "0042", T + 1, "p-1", "first");
+	note(f, DEV_A, "0042", T + 2, "p-1", "second");
+	note(f, DEV_A, "0042", T + 3, "p-1", "third");
+	p1_last = last_change(f);
+	note(f, DEV_A, "0042", T + 4, "p-2", "other");
+	page(f, NULL, 0, 200, g, &r);
+	assert_false(r.snapshot_needed);
+	assert_int_equal(g->n, 2);
+	assert_int_equal(count_id(g, "p-1"), 1);
+	c = find_change(g, DELTA_PROFILE, "p-1");
+	assert_non_null(c);
+	assert_int_equal(c->seq, p1_last);
+	assert_non_null(strstr(c->body, "third"));
+	assert_int_equal(cloud_store_profile_get(f->s, "p-1", &p), 1);
+	assert_string_equal(c->body, p.body); /* the lookups' renderer */
+	assert_int_equal(c->version, p.version);
+	assert_int_equal(c->hlc, rg_hlc_pack(&p.hlc));
+	cloud_profile_clear(&p);
+	assert_int_equal(c->n_idents, 1);
+	assert_true(has_ident(c, "2000000000015", "loyalty"));
+	assert_int_equal(r.next, last_change(f));
+	assert_int_equal(r.latest, last_change(f));
+	assert_int_equal(r.oldest, 0);
+	assert_false(r.more);
+	/* nothing new: an empty page at the same cursor */
+	got_clear(g);
+	page(f, NULL, r.next, 200, g, &r);
+	assert_int_equal(g->n, 0);
+	assert_int_equal(r.next, last_change(f));
+	got_clear(g);
+	free(g);
+}
+
+/* merge: the op (from, into), then the survivor's state with every
+ * identifier; unmerge: the op, then both profiles; erase: a tombstone with
+ * the id only. In seq order. */
+static void repl_merge_unmerge_erase_in_order(void **state)
+{
+	struct sfx *f = *state;
+	struct got *g = got_new();
+	struct cloud_repl_result r;
+	const struct delta_change *c;
+	int64_t since, mid;
+
+	seed(f, "p-1", 10, "2000000000015");
+	seed(f, "p-2", 20, "2000000000022");
+	since = last_change(f);
+	assert_int_equal(cloud_store_merge(f->s, NULL, "p-2", "p-1", &mid), 0);
+	page(f, NULL, since, 200, g, &r);
+	assert_int_equal(g->n, 2);
+	assert_int_equal(g->c[0].op, DELTA_MERGE);
+	assert_string_equal(g->c[0].id, "p-2");
+	assert_string_equal(g->c[0].other, "p-1");
+	assert_int_equal(g->c[1].op, DELTA_PROFILE);
+	assert_string_equal(g->c[1].id, "p-1");
+	assert_int_equal(g->c[1].n_idents, 2);
+	assert_true(has_ident(&g->c[1], "2000000000015", NULL));
+	assert_true(has_ident(&g->c[1], "2000000000022", NULL));
+
+	since = r.next;
+	got_clear(g);
+	assert_int_equal(cloud_store_unmerge(f->s, NULL, mid), 0);
+	page(f, NULL, since, 200, g, &r);
+	assert_int_equal(g->n, 3);
+	assert_int_equal(g->c[0].op, DELTA_UNMERGE);
+	assert_string_equal(g->c[0].id, "p-2");
+	assert_string_equal(g->c[0].other, "p-1");
+	c = find_change(g, DELTA_PROFILE, "p-1");
+	assert_non_null(c);
+	assert_int_equal(c->n_idents, 1);
+	assert_true(has_ident(c, "2000000000015", NULL));
+	c = find_change(g, DELTA_PROFILE, "p-2");
+	assert_non_null(c);
+	assert_int_equal(c->n_idents, 1);
+	assert_true(has_ident(c, "2000000000022", NULL));
+	assert_true(g->c[0].seq < c->seq);
+
+	since = r.next;
+	got_clear(g);
+	assert_int_equal(cloud_store_erase(f->s, NULL, "p-2"), 1);
+	page(f, NULL, since, 200, g, &r);
+	assert_int_equal(g->n, 1);
+	assert_int_equal(g->c[0].op, DELTA_ERASE);
+	assert_string_equal(g->c[0].id, "p-2");
+	assert_null(g->c[0].body);
+	assert_int_equal(g->c[0].n_idents, 0);
+	/* from the start: merge, unmerge and erase stay, in order; erased p-2's
+	 * states are not sent; p-1 once at its last seq */
+	got_clear(g);
+	page(f, NULL, 0, 200, g, &r);
+	assert_int_equal(g->n, 4);
+	assert_int_equal(g->c[0].op, DELTA_MERGE);
+	assert_int_equal(g->c[1].op, DELTA_UNMERGE);
+	assert_int_equal(g->c[2].op, DELTA_PROFILE);
+	assert_string_equal(g->c[2].id, "p-1");
+	assert_int_equal(g->c[3].op, DELTA_ERASE);
+	assert_null(find_change(g, DELTA_PROFILE, "p-2"));
+	got_clear(g);
+	free(g);
+}
+
+/* The identifier set is complete and current: a link adds to it, a moved
+ * token leaves the profile that lost it (which is sent again). */
+static void repl_idents_follow_link_and_unlink(void **state)
+{
+	struct sfx *f = *state;
+	struct got *g = got_new();
+	struct cloud_repl_result r;
+	const struct delta_change *c;
+	uint8_t tok[RG_TOKEN_LEN];
+	int64_t since;
+
+	seed(f, "p-1", 10, "2000000000015");
+	seed(f, "p-2", 20, "2000000000022");
+	since = last_change(f);
+	cf_token("04000000000001", tok);
+	assert_int_equal(cloud_store_link(f->s, NULL, "p-1", tok, "nfc_uid", 0), 1);
+	page(f, NULL, since, 200, g, &r);
+	assert_int_equal(g->n, 1);
+	assert_int_equal(g->c[0].n_idents, 2);
+	assert_true(has_ident(&g->c[0], "04000000000001", "nfc_uid"));
+	assert_true(has_ident(&g->c[0], "2000000000015", "loyalty"));
+
+	since = r.next;
+	got_clear(g);
+	cf_token("2000000000022", tok);
+	assert_int_equal(cloud_store_link(f->s, NULL, "p-1", tok, "loyalty", CLOUD_LINK_MOVE), 1);
+	page(f, NULL, since, 200, g, &r);
+	assert_int_equal(g->n, 2);
+	c = find_change(g, DELTA_PROFILE, "p-2");
+	assert_non_null(c);
+	assert_int_equal(c->n_idents, 0);
+	c = find_change(g, DELTA_PROFILE, "p-1");
+	assert_non_null(c);
+	assert_int_equal(c->n_idents, 3);
+	assert_true(has_ident(c, "2000000000022", "loyalty"));
+	got_clear(g);
+	free(g);
+}
+
+/* home_and_recent: the store's own customers and those seen there lately;
+ * another store's customer is held back, but their erasure goes out. */
+static void repl_policy_filters_profiles_not_erasures(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_repl_policy pol = {CLOUD_REPL_HOME_AND_RECENT, 30, 30};
+	struct got *g = got_new();
+	struct cloud_repl_result r;
+
+	seed_home(f, "p-1", "0042");
+	seed_home(f, "p-2", "0043");
+	seed_home(f, "p-3", "0043");
+	seed_home(f, "p-4", "0043");
+	seed_home(f, "p-5", "0043");
+	note(f, DEV_A, "0042", T - 5 * 86400000LL, "p-3", "seen here lately");
+	note(f, DEV_A, "0042", T - 40 * 86400000LL, "p-4", "seen here long ago");
+	note(f, "dev-0043-a", "0043", T - 1000, "p-5", "seen elsewhere");
+	assert_int_equal(cloud_store_erase(f->s, NULL, "p-2"), 1);
+	page(f, &pol, 0, 200, g, &r);
+	assert_non_null(find_change(g, DELTA_PROFILE, "p-1"));
+	assert_non_null(find_change(g, DELTA_PROFILE, "p-3"));
+	assert_null(find_change(g, DELTA_PROFILE, "p-4"));
+	assert_null(find_change(g, DELTA_PROFILE, "p-5"));
+	assert_null(find_change(g, DELTA_PROFILE, "p-2"));
+	assert_non_null(find_change(g, DELTA_ERASE, "p-2"));
+	assert_int_equal(g->n, 3);
+	assert_true(r.filtered >= 2);
+	/* filtered changes still move the cursor: nothing to ask again for */
+	assert_int_equal(r.next, last_change(f));
+	assert_false(r.more);
+	/* another store's page under the same policy */
+	{
+		struct cloud_repl_req rq = {.store = "0043", .policy = &pol, .max = 200};
+		struct cloud_repl_sink sink = {got_emit, g};
+		got_clear(g);
+		assert_int_equal(cloud_store_repl_changes(f->s, &rq, &sink, &r), 0);
+		assert_null(find_change(g, DELTA_PROFILE, "p-1"));
+		assert_non_null(find_change(g, DELTA_PROFILE, "p-4"));
+		assert_non_null(find_change(g, DELTA_PROFILE, "p-5"));
+	}
+	/* "all": every live profile */
+	got_clear(g);
+	page(f, NULL, 0, 200, g, &r);
+	assert_int_equal(g->n, 5);
+	got_clear(g);
+	free(g);
+}
+
+static int64_t seed_many(struct sfx *f, const char *prefix, int n)
+{
+	struct cloud_seed_profile *p = calloc((size_t)n, sizeof *p);
+	char(*ids)[16] = calloc((size_t)n, sizeof *ids);
+	assert_non_null(p);
+	assert_non_null(ids);
+	for (int i = 0; i < n; i++) {
+		snprintf(ids[i], sizeof ids[i], "%s%05d", prefix, i);
+		p[i].id = ids[i];
+		p[i].version = 1;
+		p[i].body = "{\"name\":\"Many\"}";
+		p[i].body_len = strlen(p[i].body);
+	}
+	assert_int_equal(cloud_store_seed(f->s, p, (size_t)n), n);
+	free(p);
+	free(ids);
+	return last_change(f);
+}
+
+/* 1,200 changes in pages of 200: every profile once, seq increasing over
+ * all pages, more until the end, the last next = latest. */
+static void repl_pages_follow_next_and_more(void **state)
+{
+	struct sfx *f = *state;
+	struct got *g = got_new();
+	struct cloud_repl_result r;
+	int64_t since = 0, prev = 0, latest = seed_many(f, "p-", 1200);
+	size_t total = 0, pages = 0;
+
+	do {
+		got_clear(g);
+		page(f, NULL, since, 200, g, &r);
+		assert_true(g->n <= 200);
+		for (size_t i = 0; i < g->n; i++) {
+			assert_true(g->c[i].seq > prev);
+			prev = g->c[i].seq;
+		}
+		total += g->n;
+		since = r.next;
+		pages++;
+		assert_true(pages <= 7);
+	} while (r.more);
+	assert_int_equal(total, 1200);
+	assert_int_equal(pages, 6 + (total % 200 ? 1 : 0) + 0 * latest);
+	assert_int_equal(since, latest);
+	got_clear(g);
+	free(g);
+}
+
+/* A page the writer finds full ends at the last change it took (more);
+ * the next page starts right after it, so nothing is skipped. */
+static void repl_full_page_ends_at_the_last_change_taken(void **state)
+{
+	struct sfx *f = *state;
+	struct got *g = got_new();
+	struct cloud_repl_result r;
+	int64_t kept;
+
+	seed_many(f, "p-", 30);
+	g->stop_after = 7;
+	page(f, NULL, 0, 200, g, &r);
+	assert_int_equal(g->n, 7);
+	assert_true(r.more);
+	assert_int_equal(r.next, g->c[6].seq);
+	kept = r.next;
+	got_clear(g);
+	page(f, NULL, kept, 200, g, &r);
+	assert_int_equal(g->n, 23);
+	assert_string_equal(g->c[0].id, "p-00007");
+	assert_false(r.more);
+	got_clear(g);
+	free(g);
+}
+
+/* Retention: rows older than the cut go (never the newest); a cursor older
+ * than what is left gets snapshot_needed; oldest itself still works. */
+static void repl_pruned_log_answers_snapshot_needed(void **state)
+{
+	struct sfx *f = *state;
+	struct got *g = got_new();
+	struct cloud_repl_result r;
+	int64_t removed, latest;
+
+	seed_many(f, "a-", 10);
+	rg_clock_manual_advance(&f->clock, 40 * 86400000LL);
+	latest = seed_many(f, "b-", 5);
+	assert_int_equal(cloud_store_repl_prune(f->s, T + 30 * 86400000LL, &removed), 0);
+	assert_int_equal(removed, 10);
+	page(f, NULL, 0, 200, g, &r);
+	assert_true(r.snapshot_needed);
+	assert_int_equal(g->n, 0);
+	assert_int_equal(r.oldest, latest - 5);
+	assert_int_equal(r.latest, latest);
+	page(f, NULL, r.oldest, 200, g, &r);
+	assert_false(r.snapshot_needed);
+	assert_int_equal(g->n, 5);
+	/* pruning everything keeps the newest row: latest stays */
+	assert_int_equal(cloud_store_repl_prune(f->s, T + 400 * 86400000LL, &removed), 0);
+	assert_int_equal(removed, 4);
+	assert_int_equal(last_change(f), latest);
+	got_clear(g);
+	page(f, NULL, latest - 1, 200, g, &r);
+	assert_false(r.snapshot_needed);
+	assert_int_equal(g->n, 1);
+	got_clear(g);
+	free(g);
+}
+
+/* Snapshot chunks cover every live profile exactly once, in id order,
+ * across resumes; erased and merged-away profiles are absent; a snapshot
+ * the sender no longer has starts over under a new id. */
+static void repl_snapshot_covers_every_profile_once(void **state)
+{
+	struct sfx *f = *state;
+	struct got *g = got_new();
+	struct cloud_repl_result r;
+	struct cloud_repl_req rq = {.store = "0042", .max = 40};
+	struct cloud_repl_sink sink = {got_emit, g};
+	char after[RG_WIRE_ID_MAX + 1] = "", last[RG_WIRE_ID_MAX + 1] = "";
+	int64_t snap = 0, seq = 0, latest;
+	size_t total = 0, chunks = 0;
+
+	seed_many(f, "p-", 250);
+	assert_int_equal(cloud_store_erase(f->s, NULL, "p-00003"), 1);
+	assert_int_equal(cloud_store_erase(f->s, NULL, "p-00100"), 1);
+	assert_int_equal(cloud_store_merge(f->s, NULL, "p-00200", "p-00201", NULL), 0);
+	latest = last_change(f);
+	for (;;) {
+		got_clear(g);
+		rq.snapshot = snap;
+		rq.after = after;
+		assert_int_equal(cloud_store_repl_snapshot(f->s, &rq, &sink, &r), 0);
+		if (!snap) {
+			snap = r.snapshot;
+			seq = r.seq;
+			assert_true(snap > 0);
+			assert_int_equal(seq, latest);
+		}
+		assert_int_equal(r.snapshot, snap);
+		assert_int_equal(r.seq, seq);
+		for (size_t i = 0; i < g->n; i++) {
+			assert_int_equal(g->c[i].op, DELTA_PROFILE);
+			assert_true(strcmp(g->c[i].id, last) > 0);
+			snprintf(last, sizeof last, "%s", g->c[i].id);
+			assert_string_not_equal(last, "p-00003");
+			assert_string_not_equal(last, "p-00100");
+			assert_string_not_equal(last, "p-00200");
+		}
+		total += g->n;
+		chunks++;
+		assert_true(g->n <= 40);
+		/* a change meanwhile does not disturb the snapshot */
+		if (chunks == 2)
+			note(f, DEV_A, "0042", T + 5, "p-00249", "meanwhile");
+		if (r.done)
+			break;
+		snprintf(after, sizeof after, "%s", last);
+		assert_true(chunks < 10);
+	}
+	assert_int_equal(total, 247);
+	assert_int_equal(chunks, 7);
+	/* an unknown snapshot starts over from the first id */
+	got_clear(g);
+	rq.snapshot = snap + 100;
+	rq.after = "p-00100";
+	assert_int_equal(cloud_store_repl_snapshot(f->s, &rq, &sink, &r), 0);
+	assert_true(r.snapshot != snap + 100 && r.snapshot > snap);
+	assert_string_equal(g->c[0].id, "p-00000");
+	assert_false(r.done);
+	got_clear(g);
+	free(g);
 }
 
 int store_suite_run(const struct suite_backend *b)
@@ -1183,6 +1666,19 @@ int store_suite_run(const struct suite_backend *b)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(imported_interactions_apply_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(changes_show_each_op_in_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(repl_coalesces_each_profile_at_its_last_seq, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(repl_merge_unmerge_erase_in_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(repl_idents_follow_link_and_unlink, setup, teardown),
+	    cmocka_unit_test_setup_teardown(repl_policy_filters_profiles_not_erasures, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(repl_pages_follow_next_and_more, setup, teardown),
+	    cmocka_unit_test_setup_teardown(repl_full_page_ends_at_the_last_change_taken, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(repl_pruned_log_answers_snapshot_needed, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(repl_snapshot_covers_every_profile_once, setup,
+					    teardown),
 	};
 	B = b;
 	return cmocka_run_group_tests_name(b->name, tests, NULL, NULL);

@@ -93,6 +93,38 @@ static void store_cache_settings(void **state)
 	}
 }
 
+/* "replication": defaults, both policies, and each bad value named. */
+static void replication_settings(void **state)
+{
+	static const char *const bad[][2] = {
+	    {"{" BASE ",\"replication\":{\"policy\":\"some\"}}", "replication.policy"},
+	    {"{" BASE ",\"replication\":{\"recent_days\":0}}", "recent_days"},
+	    {"{" BASE ",\"replication\":{\"retention_days\":3651}}", "retention_days"},
+	    {"{" BASE ",\"replication\":{\"retention\":3}}", "replication."},
+	    {"{" BASE ",\"replication\":[]}", "replication"},
+	};
+	struct cloud_config c;
+	char err[256] = "";
+	(void)state;
+	assert_int_equal(parse("{" BASE "}", &c, err, sizeof err), 0);
+	assert_int_equal(c.repl.kind, CLOUD_REPL_ALL);
+	assert_int_equal(c.repl.recent_days, 30);
+	assert_int_equal(c.repl.retention_days, 30);
+	assert_int_equal(parse("{" BASE ",\"replication\":{\"policy\":\"home_and_recent\","
+			       "\"recent_days\":7,\"retention_days\":90}}",
+			       &c, err, sizeof err),
+			 0);
+	assert_int_equal(c.repl.kind, CLOUD_REPL_HOME_AND_RECENT);
+	assert_int_equal(c.repl.recent_days, 7);
+	assert_int_equal(c.repl.retention_days, 90);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = '\0';
+		assert_int_equal(parse(bad[i][0], &c, err, sizeof err), RG_ERR_CONFIG);
+		if (!strstr(err, "replication") || !strstr(err, bad[i][1]))
+			fail_msg("case %zu: \"%s\" does not name %s", i, err, bad[i][1]);
+	}
+}
+
 static void errors_name_the_key(void **state)
 {
 	static const struct {
@@ -168,6 +200,7 @@ int main(void)
 	    cmocka_unit_test(minimal_config_gets_defaults),
 	    cmocka_unit_test(full_config_parses),
 	    cmocka_unit_test(errors_name_the_key),
+	    cmocka_unit_test(replication_settings),
 	    cmocka_unit_test(load_reports_the_file),
 	};
 	rg_log_set_level(RG_LOG_OFF);

@@ -8,7 +8,9 @@
  * effect; a batch whose store is not the topic's gateway is refused; two
  * workers on the shared subscription both take work and apply every
  * interaction exactly once in per-device order; kill -9 of a worker
- * mid-stream loses nothing; --seed and lookups answer from the store.
+ * mid-stream loses nothing; --seed and lookups answer from the store;
+ * replication requests get pages and snapshot chunks the delta parser
+ * accepts, and a malformed one gets no answer but a counter.
  */
 #include "tb_assert.h"
 
@@ -25,6 +27,7 @@
 
 #include "cloud/store.h"
 #include "common/crypto.h"
+#include "common/delta.h"
 #include "common/log.h"
 #include "common/mqtt.h"
 #include "common/uuid.h"
@@ -61,10 +64,13 @@ struct gwrec {
 	struct acked acks[ACKS_MAX];
 	size_t n_acks;
 	int64_t ack_msgs, ack_ids, ack_before_commit, ack_malformed;
-	char resp[8192];
+	char resp[65536];
+	size_t resp_len;
 	bool has_resp;
 	uint8_t resp_corr[16];
 	size_t resp_corr_len;
+	size_t n_resp;
+	uint8_t resp_first[64]; /* the first correlation byte of each answer */
 };
 
 struct fixture {
@@ -245,6 +251,11 @@ static void gw_on_message(void *ctx, const struct rg_mqtt_msg *m)
 		size_t n = m->len < sizeof g->resp - 1 ? m->len : sizeof g->resp - 1;
 		memcpy(g->resp, m->payload, n);
 		g->resp[n] = '\0';
+		g->resp_len = n;
+		if (g->n_resp < sizeof g->resp_first)
+			g->resp_first[g->n_resp] =
+			    m->corr && m->corr_len ? ((const uint8_t *)m->corr)[0] : 0;
+		g->n_resp++;
 		g->resp_corr_len = m->corr_len <= sizeof g->resp_corr ? m->corr_len : 0;
 		if (m->corr && g->resp_corr_len)
 			memcpy(g->resp_corr, m->corr, g->resp_corr_len);
@@ -690,6 +701,103 @@ static void seeded_customers_answer_lookups(void **state)
 	assert_true(log_last(&F->w[0], "lookup_hits") == 1);
 }
 
+/* Send req/<op> with correlation data corr (first byte tags it) until an
+ * answer with that tag arrives; the answer is left in F->gw.resp. */
+static void gw_ask(const char *op, const char *req, uint8_t tag)
+{
+	char topic[80];
+	uint8_t corr[16];
+	int64_t end = tb_now_ms() + WAIT_MS, sent = 0;
+	bool got = false;
+	memset(corr, 0x5a, sizeof corr);
+	corr[0] = tag;
+	snprintf(topic, sizeof topic, "rg/v1/g/" GW "/req/%s", op);
+	pthread_mutex_lock(&F->gw.mu);
+	F->gw.has_resp = false;
+	pthread_mutex_unlock(&F->gw.mu);
+	while (!got && tb_now_ms() < end) {
+		if (tb_now_ms() - sent > RESEND_MS &&
+		    rg_mqtt_request(F->gw.c, topic, req, strlen(req), "rg/v1/g/" GW "/down/resp",
+				    corr, sizeof corr, NULL) == 0)
+			sent = tb_now_ms();
+		gw_wait_event(50);
+		pthread_mutex_lock(&F->gw.mu);
+		got = F->gw.has_resp && F->gw.resp_corr_len == sizeof corr &&
+		      !memcmp(F->gw.resp_corr, corr, sizeof corr);
+		pthread_mutex_unlock(&F->gw.mu);
+	}
+	assert_true(got);
+}
+
+static void replication_requests_get_pages_and_chunks(void **state)
+{
+	struct delta_page pg;
+	struct delta_chunk ch;
+	char err[256];
+	int64_t next;
+	(void)state;
+
+	worker_start(&F->w[0]);
+	/* the seeded store: PROFILES seed changes, seq 1..PROFILES */
+	gw_ask("changes", "{\"v\":1,\"type\":\"changes\",\"since\":0,\"max\":4}", 1);
+	if (delta_page_parse(F->gw.resp, F->gw.resp_len, &pg, err, sizeof err) < 0)
+		fail_msg("page refused: %s", err);
+	assert_false(pg.snapshot_needed);
+	assert_int_equal(pg.since, 0);
+	assert_int_equal(pg.n, 4);
+	assert_true(pg.more);
+	assert_int_equal(pg.next, pg.changes[3].seq);
+	assert_int_equal(pg.latest, PROFILES);
+	assert_int_equal(pg.changes[0].op, DELTA_PROFILE);
+	assert_string_equal(pg.changes[0].id, "p-000001");
+	assert_true(pg.as_of_ms > tb_now_ms() - 60000);
+	next = pg.next;
+	delta_page_free(&pg);
+
+	/* a malformed request (negative cursor) gets no answer: the next
+	 * request's answer comes, the bad one's never does */
+	{
+		static const char bad[] = "{\"v\":1,\"type\":\"changes\",\"since\":-1}";
+		char req[120];
+		snprintf(req, sizeof req, "{\"v\":1,\"type\":\"changes\",\"since\":%lld}",
+			 (long long)next);
+		/* sent after the bad one: one worker answers in order */
+		rg_mqtt_request(F->gw.c, "rg/v1/g/" GW "/req/changes", bad, strlen(bad),
+				"rg/v1/g/" GW "/down/resp", (const uint8_t *)"\x07\x07\x07\x07", 4,
+				NULL);
+		gw_ask("changes", req, 2);
+	}
+	if (delta_page_parse(F->gw.resp, F->gw.resp_len, &pg, err, sizeof err) < 0)
+		fail_msg("page refused: %s", err);
+	assert_int_equal(pg.since, next);
+	assert_int_equal(pg.n, PROFILES - 4);
+	assert_false(pg.more);
+	assert_int_equal(pg.next, PROFILES);
+	delta_page_free(&pg);
+
+	gw_ask("snapshot",
+	       "{\"v\":1,\"type\":\"snapshot\",\"snapshot\":0,\"after\":\"\",\"max\":3}", 3);
+	if (delta_chunk_parse(F->gw.resp, F->gw.resp_len, &ch, err, sizeof err) < 0)
+		fail_msg("chunk refused: %s", err);
+	assert_true(ch.snapshot > 0);
+	assert_int_equal(ch.seq, PROFILES);
+	assert_int_equal(ch.n, 3);
+	assert_false(ch.done);
+	assert_string_equal(ch.next_after, "p-000003");
+	delta_chunk_free(&ch);
+
+	assert_int_equal(worker_stop(&F->w[0]), 0);
+	pthread_mutex_lock(&F->gw.mu);
+	for (size_t i = 0; i < F->gw.n_resp && i < sizeof F->gw.resp_first; i++)
+		assert_int_not_equal(F->gw.resp_first[i], 7); /* the bad one: never answered */
+	pthread_mutex_unlock(&F->gw.mu);
+	assert_true(log_has(&F->w[0], "event=request_refused"));
+	assert_true(log_last(&F->w[0], "requests_refused") >= 1);
+	assert_true(log_last(&F->w[0], "pages_sent") >= 2);
+	assert_true(log_last(&F->w[0], "snapshot_chunks") >= 1);
+	assert_true(log_last(&F->w[0], "changes_requests") >= 2);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -701,6 +809,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(worker_killed_mid_stream_loses_nothing, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(seeded_customers_answer_lookups, setup, teardown),
+	    cmocka_unit_test_setup_teardown(replication_requests_get_pages_and_chunks, setup,
+					    teardown),
 	};
 	if (argc < 2) {
 		fprintf(stderr, "usage: %s PATH-TO-regulars-cloud\n", argv[0]);

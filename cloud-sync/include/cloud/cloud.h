@@ -40,6 +40,7 @@ struct cloud_config {
 	int stats_interval_s;
 	int log_level; /* enum rg_log_level */
 	int queue_max_kib;
+	struct cloud_repl_policy repl; /* "replication" (docs/replication.md) */
 };
 
 /* Parse a configuration document. Defaults as in docs/cloud.md. Returns 0 or
@@ -81,6 +82,20 @@ int cloud_lookup_parse(const char *buf, size_t len, uint8_t token[RG_TOKEN_LEN],
 /* The answer document (proto.md): p NULL (or erased) -> found:false. *out
  * malloc'd, caller frees. */
 int cloud_lookup_result(const struct cloud_profile *p, char **out, size_t *len);
+
+/* Answers to a gateway's replication requests (docs/replication.md) for the
+ * replica of `store` under policy pol. changes: a page, or the
+ * snapshot_needed answer; snapshot: one chunk (a new snapshot when the one
+ * asked for is gone). *out malloc'd (caller frees), as_of = now_ms. res
+ * (may be NULL) tells what was sent. */
+int cloud_repl_changes_answer(struct cloud_store *s, const char *store,
+			      const struct cloud_repl_policy *pol, const struct delta_request *rq,
+			      int64_t now_ms, char **out, size_t *len,
+			      struct cloud_repl_result *res);
+int cloud_repl_snapshot_answer(struct cloud_store *s, const char *store,
+			       const struct cloud_repl_policy *pol, const struct delta_request *rq,
+			       int64_t now_ms, char **out, size_t *len,
+			       struct cloud_repl_result *res);
 
 /* Read a tenant key file (the raw key bytes, 16..64). */
 int cloud_tenant_key_read(const char *path, uint8_t *key, size_t cap, size_t *len);

@@ -20,6 +20,7 @@
 
 #include "common/clock.h"
 #include "common/crypto.h"
+#include "common/delta.h"
 #include "common/hlc.h"
 #include "common/uuid.h"
 #include "common/wire.h"
@@ -28,10 +29,10 @@
 extern "C" {
 #endif
 
-#define CLOUD_STORE_OPS_VERSION 2 /* 2: identity graph, erase, imports */
+#define CLOUD_STORE_OPS_VERSION 3	   /* 2: identity graph, erase, imports; 3: replication */
 #define CLOUD_RECENT_MAX 20		   /* recent interactions kept per profile */
 #define CLOUD_PROFILE_BODY_MAX (32 * 1024) /* an imported body, compact JSON */
-#define CLOUD_CACHE_MIB_DEFAULT 64   /* sqlite page cache per connection */
+#define CLOUD_CACHE_MIB_DEFAULT 64	   /* sqlite page cache per connection */
 #define CLOUD_CACHE_MIB_MAX 16384
 #define CLOUD_MMAP_MIB_MAX 65536
 
@@ -179,6 +180,56 @@ struct cloud_store_stats {
 	int64_t outcomes[CLOUD_OUT__COUNT];
 };
 
+/* The replication policy (docs/replication.md): which profiles a store's
+ * replica gets. merge, unmerge and erase go to every store whatever it says. */
+enum cloud_repl_policy_kind {
+	CLOUD_REPL_ALL = 0,		/* every store gets every profile */
+	CLOUD_REPL_HOME_AND_RECENT = 1, /* body.home_store == store, or an interaction there */
+};
+#define CLOUD_REPL_DAYS_DEFAULT 30
+#define CLOUD_REPL_DAYS_MAX 3650
+
+struct cloud_repl_policy {
+	enum cloud_repl_policy_kind kind;
+	int recent_days;    /* 1..CLOUD_REPL_DAYS_MAX: "an interaction in the last N days" */
+	int retention_days; /* 1..CLOUD_REPL_DAYS_MAX: how long the change log keeps rows */
+};
+
+/* One replication read: a page of "changes since N" or a snapshot chunk for
+ * the replica of one store. */
+struct cloud_repl_req {
+	const char *store;			/* the receiver's store ("0042") */
+	const struct cloud_repl_policy *policy; /* NULL: CLOUD_REPL_ALL */
+	int64_t now_ms;	   /* "recent" is counted from here; 0: the store's clock */
+	int max;	   /* changes per page / profiles per chunk, 1..DELTA_CHANGES_MAX */
+	int64_t since;	   /* changes: the receiver's cursor */
+	int64_t snapshot;  /* snapshot: 0 starts one, else resume it */
+	const char *after; /* snapshot: profiles with id > after (NULL: "") */
+};
+
+/* Where a replication read hands its changes, in order. emit returns 0
+ * (taken), RG_ERR_TOOBIG (did not fit: the read ends before it) or another
+ * negative code (the read fails). c and what it points to are borrowed for
+ * the call only. */
+struct cloud_repl_sink {
+	int (*emit)(void *ctx, const struct delta_change *c);
+	void *ctx;
+};
+
+struct cloud_repl_result {
+	int64_t latest;	      /* the newest seq of the change log */
+	int64_t oldest;	      /* the oldest `since` still answerable with changes */
+	bool snapshot_needed; /* changes: since < oldest, nothing emitted */
+	int64_t next;	      /* changes: the receiver's next cursor (>= since) */
+	bool more;	      /* changes: more follow after next */
+	size_t n;	      /* changes / profiles emitted */
+	size_t
+	    filtered; /* changes: profile changes the policy (or a merge/erasure since) held back */
+	int64_t snapshot; /* snapshot: its id (a new one when the asked one is gone) */
+	int64_t seq;	  /* snapshot: the newest seq when it began */
+	bool done;	  /* snapshot: no profile follows this chunk */
+};
+
 struct cloud_store_ops {
 	int version; /* CLOUD_STORE_OPS_VERSION */
 	const char *name;
@@ -225,6 +276,19 @@ struct cloud_store_ops {
 			   size_t cap);
 	/* Merges the profile took part in, oldest first; count. */
 	int (*merges)(void *priv, const char *profile, struct cloud_merge *out, size_t cap);
+
+	/* Version 3 (optional): replication (docs/replication.md). */
+	/* A page of changes since rq->since for rq->store: coalesced per
+	 * profile (each at its last seq in the page, with its state now),
+	 * merge/unmerge/erase in order, the policy applied. */
+	int (*repl_changes)(void *priv, const struct cloud_repl_req *rq,
+			    const struct cloud_repl_sink *sink, struct cloud_repl_result *out);
+	/* A chunk of a snapshot: live profiles within the policy, by id. */
+	int (*repl_snapshot)(void *priv, const struct cloud_repl_req *rq,
+			     const struct cloud_repl_sink *sink, struct cloud_repl_result *out);
+	/* Drop change-log rows written before before_ms (the newest row stays);
+	 * *removed counts them. */
+	int (*repl_prune)(void *priv, int64_t before_ms, int64_t *removed);
 };
 
 struct cloud_store;
@@ -268,6 +332,15 @@ int cloud_store_identifiers(struct cloud_store *s, const char *profile,
 			    struct cloud_identifier *out, size_t cap);
 int cloud_store_merges(struct cloud_store *s, const char *profile, struct cloud_merge *out,
 		       size_t cap);
+
+/* Replication (ops version 3). */
+int cloud_store_repl_changes(struct cloud_store *s, const struct cloud_repl_req *rq,
+			     const struct cloud_repl_sink *sink, struct cloud_repl_result *out);
+int cloud_store_repl_snapshot(struct cloud_store *s, const struct cloud_repl_req *rq,
+			      const struct cloud_repl_sink *sink, struct cloud_repl_result *out);
+int cloud_store_repl_prune(struct cloud_store *s, int64_t before_ms, int64_t *removed);
+/* "all" / "home_and_recent", or NULL. */
+const char *cloud_repl_policy_name(enum cloud_repl_policy_kind k);
 
 #ifdef __cplusplus
 }
