@@ -108,11 +108,13 @@ static int parse_root(const cJSON *root, struct gwcfg *c, char *err, size_t errc
 {
 	static const char *const keys[] = {
 	    "store_id", "identity",	 "store_broker",     "central_broker", "tls",	 "spool",
-	    "forward",	"known_devices", "stats_interval_s", "log_level",      "config", NULL};
+	    "forward",	"known_devices", "stats_interval_s", "log_level",      "config", "replica",
+	    NULL};
 	static const char *const tls_keys[] = {"ca_file", "cert_file", "key_file", NULL};
 	static const char *const spool_keys[] = {"path", "budget_bytes", NULL};
 	static const char *const fwd_keys[] = {"window", "resend_ms", "reconnect_max_ms", NULL};
 	static const char *const config_keys[] = {"trust_anchor", "state", NULL};
+	static const char *const replica_keys[] = {"path", "pull_ms", "retention_days", NULL};
 	char m[RG_JSON_ERR_MAX];
 	const cJSON *o;
 	const char *s;
@@ -211,6 +213,39 @@ static int parse_root(const cJSON *root, struct gwcfg *c, char *err, size_t errc
 		c->has_config = true;
 	}
 
+	o = NULL;
+	if (rg_json_opt_obj(root, "replica", &o, m, sizeof m) < 0)
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
+	s = NULL;
+	if (o) {
+		if (rg_json_check_keys(o, replica_keys, m, sizeof m) < 0 ||
+		    rg_json_opt_str(o, "path", GWCFG_PATH_MAX - 1, &s, m, sizeof m) < 0)
+			return nested("replica", m, err, errcap);
+		v = c->pull_ms;
+		if (rg_json_opt_int(o, "pull_ms", GWCFG_PULL_MIN, GWCFG_PULL_MAX, &v, m, sizeof m) <
+		    0)
+			return nested("replica", m, err, errcap);
+		c->pull_ms = (int)v;
+		v = c->retention_days;
+		if (rg_json_opt_int(o, "retention_days", 1, GWCFG_RETENTION_MAX, &v, m, sizeof m) <
+		    0)
+			return nested("replica", m, err, errcap);
+		c->retention_days = (int)v;
+	}
+	if (s)
+		copy_str(c->replica_path, sizeof c->replica_path, s);
+	else if (snprintf(c->replica_path, sizeof c->replica_path, "%s-replica", c->spool_path) >=
+		 (int)sizeof c->replica_path)
+		return rg_errf(RG_ERR_CONFIG, err, errcap,
+			       "key \"replica.path\": the default (spool.path + \"-replica\") is "
+			       "longer than %d bytes; set it",
+			       GWCFG_PATH_MAX - 1);
+	if (!strcmp(c->replica_path, c->spool_path) ||
+	    (c->has_config && !strcmp(c->replica_path, c->config_state)))
+		return rg_errf(RG_ERR_CONFIG, err, errcap,
+			       "key \"replica.path\": must not be the spool's or the config "
+			       "state's file");
+
 	v = c->stats_interval_s;
 	if (rg_json_opt_int(root, "stats_interval_s", 1, GWCFG_STATS_MAX, &v, m, sizeof m) < 0)
 		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
@@ -243,6 +278,8 @@ int gwcfg_parse(const char *json, size_t len, struct gwcfg *out, char *err, size
 	out->resend_ms = 30000;
 	out->reconnect_max_ms = 10000;
 	out->stats_interval_s = 60;
+	out->pull_ms = 5000;
+	out->retention_days = 30;
 	out->log_level = RG_LOG_INFO;
 	if (!json)
 		return rg_errf(RG_ERR_CONFIG, err, errcap, "no document");
@@ -304,6 +341,8 @@ int gwcfg_reload_check(const struct gwcfg *old, const struct gwcfg *n, char *err
 	else if (old->has_config != n->has_config || strcmp(old->config_anchor, n->config_anchor) ||
 		 strcmp(old->config_state, n->config_state))
 		key = "config";
+	else if (strcmp(old->replica_path, n->replica_path))
+		key = "replica.path";
 	if (!key)
 		return 0;
 	if (err && errcap)

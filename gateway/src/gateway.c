@@ -22,6 +22,8 @@
 
 #include "common/cfgdoc.h"
 #include "common/clock.h"
+#include "common/crypto.h"
+#include "common/delta.h"
 #include "common/err.h"
 #include "common/wake.h"
 #include "common/json.h"
@@ -29,6 +31,7 @@
 #include "common/mqtt.h"
 #include "gateway/cfgsync.h"
 #include "gateway/forward.h"
+#include "gateway/replica.h"
 #include "gateway/spool.h"
 #include "gateway/uplink.h"
 
@@ -40,6 +43,10 @@
 #define LOOKUP_TTL_MS 10000
 #define LOOKUP_MAX_BYTES 1024
 #define CONFIG_TICK_MS 60000 /* re-check the expiry of the gateway's own documents */
+#define PULL_TTL_MS 10000    /* a request to central unanswered this long is retried */
+#define PULL_CORR_LEN 16     /* correlation data of the replica's requests */
+#define SNAPSHOT_CHUNK 500   /* profiles asked per snapshot chunk */
+#define PRUNE_EVERY_MS 3600000
 
 enum ev_kind {
 	EV_STORE_UP,
@@ -70,6 +77,18 @@ struct lookup {
 	char device[RG_WIRE_ID_MAX + 1];
 	uint8_t corr[RG_MQTT_CORR_MAX];
 	size_t corr_len;
+	uint8_t token[RG_TOKEN_LEN]; /* to write central's answer into the replica */
+};
+
+/* The one replica request to central in flight (docs/replication.md). */
+struct pull {
+	bool inflight;
+	bool snapshot; /* a snapshot request, else changes */
+	uint8_t corr[PULL_CORR_LEN];
+	int64_t since;	  /* changes: the cursor asked with */
+	int64_t snap;	  /* snapshot: the id asked for (0: a new one) */
+	char after[DELTA_ID_MAX + 1];
+	int64_t expires_ms;
 };
 
 struct counters {
@@ -82,6 +101,12 @@ struct counters {
 	int64_t acks_malformed, acks_unknown_device, acks_unrelayed;
 	int64_t lookups, lookup_answers, lookups_dropped;
 	int64_t db_errors;
+	/* the replica (docs/replication.md) */
+	int64_t pull_requests, pull_timeouts, responses_unexpected;
+	int64_t pages_applied, pages_refused, chunks_applied, snapshots_done;
+	int64_t changes_applied, changes_ignored, changes_tombstoned, profiles_swept;
+	int64_t notices, device_requests, device_requests_refused;
+	int64_t lookups_from_replica, lookups_stored, lookups_tombstoned, replica_errors;
 };
 
 struct gw_daemon {
@@ -92,6 +117,11 @@ struct gw_daemon {
 	char *config_path;
 	const struct rg_clock *clock;
 	struct gw_spool *spool;
+	struct gw_replica *replica;
+	struct pull pull;
+	bool pull_now;	    /* ask central at the next turn of the loop */
+	bool want_snapshot; /* central said snapshot_needed */
+	int64_t next_pull_ms, last_prune_ms;
 	struct gw_fwd *fwd;
 	struct rg_mqtt *store, *central;
 	char up_prefix[RG_MQTT_TOPIC_MAX];	/* rg/v1/g/gw-<store>/up/ */
@@ -99,6 +129,7 @@ struct gw_daemon {
 	char resp_topic[RG_MQTT_TOPIC_MAX];	/* rg/v1/g/gw-<store>/down/resp */
 	char store_status[RG_MQTT_TOPIC_MAX];	/* rg/v1/s/<store>/gateway/status */
 	char central_status[RG_MQTT_TOPIC_MAX]; /* rg/v1/g/gw-<store>/status */
+	char notice_topic[RG_MQTT_TOPIC_MAX];	/* rg/v1/s/<store>/down/changes */
 
 	pthread_mutex_t mu;
 	pthread_cond_t room;
@@ -287,20 +318,33 @@ static const struct gw_fwd_ops fwd_ops = {.publish = fwd_publish};
 
 /* ---- statuses and stats ---- */
 
+/* "replica":{"cursor":..,"gseq":..,"profiles":..,"as_of":..} for both statuses. */
+static void replica_status(struct gw_daemon *d, char *buf, size_t cap)
+{
+	struct gw_replica_state rs;
+	if (!d->replica || gw_replica_state_get(d->replica, &rs) < 0)
+		memset(&rs, 0, sizeof rs);
+	snprintf(buf, cap,
+		 "\"replica\":{\"cursor\":%lld,\"gseq\":%lld,\"profiles\":%lld,\"as_of\":%lld}",
+		 (long long)rs.central_cursor, (long long)rs.gseq, (long long)rs.profiles,
+		 (long long)rs.as_of_ms);
+}
+
 static void publish_status(struct gw_daemon *d)
 {
 	struct gw_spool_stats st;
-	char buf[512], *report = NULL, *full = NULL;
+	char buf[768], rep[192], *report = NULL, *full = NULL;
 	int64_t backlog;
 	int n;
 
 	if (gw_spool_stats(d->spool, &st) < 0)
 		return;
+	replica_status(d, rep, sizeof rep);
 	backlog = st.batches[0] + st.batches[1] + st.batches[2];
 	if (d->store_up) {
 		n = snprintf(buf, sizeof buf,
-			     "{\"online\":true,\"central\":\"%s\",\"backlog\":%lld}",
-			     d->central_up ? "online" : "offline", (long long)backlog);
+			     "{\"online\":true,\"central\":\"%s\",\"backlog\":%lld,%s}",
+			     d->central_up ? "online" : "offline", (long long)backlog, rep);
 		rg_mqtt_publish(d->store, d->store_status, buf, (size_t)n, 1, true, NULL);
 	}
 	if (d->central_up) {
@@ -308,11 +352,11 @@ static void publish_status(struct gw_daemon *d)
 			     "{\"online\":true,\"store\":\"%s\",\"store_broker\":\"%s\","
 			     "\"backlog\":%lld,\"items\":%lld,\"lanes\":{\"priority\":%lld,"
 			     "\"interactions\":%lld,\"telemetry\":%lld},\"spool_bytes\":%lld,"
-			     "\"budget_bytes\":%lld}",
+			     "\"budget_bytes\":%lld,%s}",
 			     d->cfg.store_id, d->store_up ? "online" : "offline",
 			     (long long)backlog, (long long)st.items, (long long)st.batches[0],
 			     (long long)st.batches[1], (long long)st.batches[2],
-			     (long long)st.bytes, (long long)st.budget);
+			     (long long)st.bytes, (long long)st.budget, rep);
 		/* With settings of its own, the status says what the gateway runs:
 		 * ..."budget_bytes":N,"config":{cfgstate_report()}} */
 		cJSON *r = gw_cfgsync_report(d->cs);
@@ -338,8 +382,11 @@ static void log_stats(struct gw_daemon *d, const char *event)
 	struct rg_mqtt_stats cs;
 	struct gw_cfgsync_stats c;
 	const struct counters *n = &d->n;
+	struct gw_replica_state rs;
 
 	memset(&st, 0, sizeof st);
+	if (!d->replica || gw_replica_state_get(d->replica, &rs) < 0)
+		memset(&rs, 0, sizeof rs);
 	gw_cfgsync_stats_get(d->cs, &c);
 	gw_spool_stats(d->spool, &st);
 	gw_fwd_stats_get(d->fwd, &fs);
@@ -360,7 +407,13 @@ static void log_stats(struct gw_daemon *d, const char *event)
 	    "config_bad_topic=%lld config_too_large=%lld config_uncached=%lld "
 	    "config_deferred=%lld config_republished=%lld status_mirrored=%lld "
 	    "status_unknown_device=%lld status_too_large=%lld config_offered=%lld "
-	    "config_applied=%lld config_refused=%lld config_state_errors=%lld",
+	    "config_applied=%lld config_refused=%lld config_state_errors=%lld "
+	    "pull_requests=%lld pull_timeouts=%lld responses_unexpected=%lld pages_applied=%lld "
+	    "pages_refused=%lld chunks_applied=%lld snapshots_done=%lld changes_applied=%lld "
+	    "changes_ignored=%lld changes_tombstoned=%lld profiles_swept=%lld notices=%lld "
+	    "device_requests=%lld device_requests_refused=%lld lookups_from_replica=%lld "
+	    "lookups_stored=%lld lookups_tombstoned=%lld replica_errors=%lld "
+	    "replica_cursor=%lld replica_gseq=%lld replica_profiles=%lld",
 	    (long long)n->accepted, (long long)n->accepted_items, (long long)n->duplicates,
 	    (long long)n->refused[GW_REFUSE_MALFORMED], (long long)n->refused[GW_REFUSE_TOO_BIG],
 	    (long long)n->refused[GW_REFUSE_DEVICE_MISMATCH],
@@ -382,7 +435,16 @@ static void log_stats(struct gw_daemon *d, const char *event)
 	    (long long)c.too_large, (long long)c.uncached, (long long)c.deferred,
 	    (long long)c.republished, (long long)c.mirrored, (long long)c.mirror_unknown,
 	    (long long)c.mirror_too_large, (long long)c.offered, (long long)c.applied,
-	    (long long)c.refused, (long long)c.state_errors);
+	    (long long)c.refused, (long long)c.state_errors, (long long)n->pull_requests,
+	    (long long)n->pull_timeouts, (long long)n->responses_unexpected,
+	    (long long)n->pages_applied, (long long)n->pages_refused, (long long)n->chunks_applied,
+	    (long long)n->snapshots_done, (long long)n->changes_applied,
+	    (long long)n->changes_ignored, (long long)n->changes_tombstoned,
+	    (long long)n->profiles_swept, (long long)n->notices, (long long)n->device_requests,
+	    (long long)n->device_requests_refused, (long long)n->lookups_from_replica,
+	    (long long)n->lookups_stored, (long long)n->lookups_tombstoned,
+	    (long long)n->replica_errors, (long long)rs.central_cursor, (long long)rs.gseq,
+	    (long long)rs.profiles);
 	d->last_stats_ms = now_ms(d);
 }
 
@@ -499,7 +561,7 @@ static void uplink_group(struct gw_daemon *d, struct pending *g, size_t n)
 
 /* ---- lookups (device -> central -> device) ---- */
 
-static int lookup_valid(const char *payload, size_t len)
+static int lookup_valid(const char *payload, size_t len, uint8_t token_out[RG_TOKEN_LEN])
 {
 	static const char *const keys[] = {"v", "type", "token", NULL};
 	cJSON *root = NULL;
@@ -516,6 +578,12 @@ static int lookup_valid(const char *payload, size_t len)
 		for (const char *c = token; *c; c++)
 			if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
 				ok = 0;
+		for (size_t i = 0; ok && i < RG_TOKEN_LEN; i++) {
+			int hi = token[2 * i] <= '9' ? token[2 * i] - '0' : token[2 * i] - 'a' + 10;
+			int lo = token[2 * i + 1] <= '9' ? token[2 * i + 1] - '0'
+							 : token[2 * i + 1] - 'a' + 10;
+			token_out[i] = (uint8_t)(hi << 4 | lo);
+		}
 	}
 	cJSON_Delete(root);
 	return ok;
@@ -523,19 +591,37 @@ static int lookup_valid(const char *payload, size_t len)
 
 static void lookup_request(struct gw_daemon *d, const struct ev *e, const struct gw_topic *t)
 {
-	char want[RG_MQTT_TOPIC_MAX], topic[RG_MQTT_TOPIC_MAX];
+	char want[RG_MQTT_TOPIC_MAX], topic[RG_MQTT_TOPIC_MAX], *local = NULL;
+	uint8_t token[RG_TOKEN_LEN];
 	int64_t now = now_ms(d);
 	struct lookup *slot = NULL;
+	size_t local_len;
+	int rc;
 
 	snprintf(want, sizeof want, "rg/v1/s/%s/d/%s/down/resp", d->cfg.store_id, t->device);
 	if (strcmp(t->op, "lookup") || !strncmp(t->device, "gw-", 3) ||
 	    !gwcfg_device_known(&d->cfg, t->device) || !e->response_topic ||
-	    strcmp(e->response_topic, want) || !e->corr_len || !lookup_valid(e->payload, e->len)) {
+	    strcmp(e->response_topic, want) || !e->corr_len ||
+	    !lookup_valid(e->payload, e->len, token)) {
 		d->n.lookups_dropped++;
 		rg_warn(COMP, "request_refused", "device=%s op=%s bytes=%zu", t->device, t->op,
 			e->len);
 		return;
 	}
+	/* The replica first: it answers with central offline too. */
+	if ((rc = gw_replica_lookup(d->replica, token, &local, &local_len)) == 1) {
+		if (rg_mqtt_request(d->store, want, local, local_len, NULL, e->corr, e->corr_len,
+				    NULL) == 0)
+			d->n.lookups_from_replica++;
+		else
+			d->n.lookups_dropped++;
+		rg_debug(COMP, "lookup_from_replica", "device=%s token=%02x%02x%02x%02x", t->device,
+			 token[0], token[1], token[2], token[3]);
+		free(local);
+		return;
+	}
+	if (rc < 0)
+		d->n.replica_errors++;
 	if (!d->central_up) {
 		d->n.lookups_dropped++;
 		rg_debug(COMP, "lookup_offline", "device=%s", t->device);
@@ -560,6 +646,7 @@ static void lookup_request(struct gw_daemon *d, const struct ev *e, const struct
 	snprintf(slot->device, sizeof slot->device, "%s", t->device);
 	memcpy(slot->corr, e->corr, e->corr_len);
 	slot->corr_len = e->corr_len;
+	memcpy(slot->token, token, RG_TOKEN_LEN);
 	snprintf(topic, sizeof topic, "rg/v1/g/%s/req/lookup", d->cfg.identity);
 	if (rg_mqtt_request(d->central, topic, e->payload, e->len, d->resp_topic, &slot->id,
 			    sizeof slot->id, NULL) < 0) {
@@ -570,8 +657,31 @@ static void lookup_request(struct gw_daemon *d, const struct ev *e, const struct
 	d->n.lookups++;
 }
 
+/* Central's answer into the replica (docs/replication.md, "Gateway
+ * replica"): 1 when the device must be told "not found" instead (the id is
+ * erased here). */
+static int lookup_keep(struct gw_daemon *d, const struct lookup *l, const struct ev *e)
+{
+	char err[256], q[300];
+	int rc = gw_replica_lookup_store(d->replica, l->token, e->payload, e->len, err, sizeof err);
+	if (rc == GW_LOOKUP_STORED)
+		d->n.lookups_stored++;
+	else if (rc == GW_LOOKUP_TOMBSTONED) {
+		d->n.lookups_tombstoned++;
+		rg_info(COMP, "lookup_erased", "device=%s token=%02x%02x%02x%02x action=not_found",
+			l->device, l->token[0], l->token[1], l->token[2], l->token[3]);
+		return 1;
+	} else if (rc == RG_ERR_PARSE)
+		rg_warn(COMP, "lookup_answer_unparsed", "device=%s bytes=%zu detail=%s action=relayed",
+			l->device, e->len, rg_log_quote(q, sizeof q, err));
+	else if (rc < 0)
+		d->n.replica_errors++;
+	return 0;
+}
+
 static void lookup_answer(struct gw_daemon *d, const struct ev *e)
 {
+	static const char not_found[] = "{\"v\":1,\"type\":\"lookup_result\",\"found\":false}";
 	char topic[RG_MQTT_TOPIC_MAX];
 	uint64_t id;
 	if (e->corr_len != sizeof id || e->len > RG_WIRE_MAX_BYTES)
@@ -582,15 +692,204 @@ static void lookup_answer(struct gw_daemon *d, const struct ev *e)
 		if (!l->used || l->id != id)
 			continue;
 		l->used = false;
+		bool erased = lookup_keep(d, l, e) == 1;
 		if (l->expires_ms <= now_ms(d))
 			return;
 		snprintf(topic, sizeof topic, "rg/v1/s/%s/d/%s/down/resp", d->cfg.store_id,
 			 l->device);
-		if (rg_mqtt_request(d->store, topic, e->payload, e->len, NULL, l->corr, l->corr_len,
-				    NULL) == 0)
+		if (rg_mqtt_request(d->store, topic, erased ? not_found : e->payload,
+				    erased ? sizeof not_found - 1 : e->len, NULL, l->corr,
+				    l->corr_len, NULL) == 0)
 			d->n.lookup_answers++;
 		return;
 	}
+}
+
+/* ---- the replica: pulling from central, serving devices ---- */
+
+static void replica_pull(struct gw_daemon *d)
+{
+	struct gw_replica_state st;
+	struct delta_request q;
+	char topic[RG_MQTT_TOPIC_MAX], *body;
+	int64_t now = now_ms(d);
+	int rc;
+
+	if (!d->central_up)
+		return;
+	if (d->pull.inflight) {
+		if (now < d->pull.expires_ms)
+			return;
+		d->pull.inflight = false;
+		d->n.pull_timeouts++;
+		rg_warn(COMP, "pull_timeout", "kind=%s since=%lld snapshot=%lld ttl_ms=%d",
+			d->pull.snapshot ? "snapshot" : "changes", (long long)d->pull.since,
+			(long long)d->pull.snap, PULL_TTL_MS);
+		d->next_pull_ms = now + d->cfg.pull_ms;
+		return;
+	}
+	if (!d->pull_now && now < d->next_pull_ms)
+		return;
+	d->pull_now = false;
+	d->next_pull_ms = now + d->cfg.pull_ms;
+	if (gw_replica_progress_get(d->replica, &st) < 0) {
+		d->n.replica_errors++;
+		return;
+	}
+	memset(&q, 0, sizeof q);
+	q.snapshot = d->want_snapshot || st.snapshot != 0;
+	if (q.snapshot) {
+		q.snapshot_id = st.snapshot;
+		snprintf(q.after, sizeof q.after, "%s", st.snapshot ? st.snapshot_after : "");
+		q.max = SNAPSHOT_CHUNK;
+	} else {
+		q.since = st.central_cursor;
+		q.max = DELTA_CHANGES_MAX;
+	}
+	if (!(body = delta_request_build(&q)) || rg_random(d->pull.corr, PULL_CORR_LEN) < 0) {
+		free(body);
+		rg_error(COMP, "pull_failed", "what=request");
+		return;
+	}
+	snprintf(topic, sizeof topic, "rg/v1/g/%s/req/%s", d->cfg.identity,
+		 q.snapshot ? "snapshot" : "changes");
+	rc = rg_mqtt_request(d->central, topic, body, strlen(body), d->resp_topic, d->pull.corr,
+			     PULL_CORR_LEN, NULL);
+	free(body);
+	if (rc < 0) {
+		rg_warn(COMP, "pull_failed", "what=publish error=%s", rg_errname(rc));
+		return;
+	}
+	d->pull.inflight = true;
+	d->pull.snapshot = q.snapshot;
+	d->pull.since = q.since;
+	d->pull.snap = q.snapshot_id;
+	snprintf(d->pull.after, sizeof d->pull.after, "%s", q.after);
+	d->pull.expires_ms = now + PULL_TTL_MS;
+	d->n.pull_requests++;
+	rg_debug(COMP, "pull", "kind=%s since=%lld snapshot=%lld", q.snapshot ? "snapshot" : "changes",
+		 (long long)q.since, (long long)q.snapshot_id);
+}
+
+static void notice_publish(struct gw_daemon *d)
+{
+	struct gw_replica_state st;
+	char *text;
+	if (!d->store_up || gw_replica_progress_get(d->replica, &st) < 0 || st.gseq <= 0 ||
+	    !(text = delta_notice_build(st.gseq)))
+		return;
+	if (rg_mqtt_publish(d->store, d->notice_topic, text, strlen(text), 1, false, NULL) == 0)
+		d->n.notices++;
+	free(text);
+}
+
+/* Central's answer to the replica's request (correlation data of ours). */
+static void replica_answer(struct gw_daemon *d, const struct ev *e)
+{
+	struct gw_replica_result res;
+	char q[GW_REPLICA_DETAIL_MAX + 8];
+	const char *kind = d->pull.snapshot ? "snapshot" : "changes";
+	int64_t now = now_ms(d);
+	int rc;
+
+	if (!d->pull.inflight || e->corr_len != PULL_CORR_LEN ||
+	    !rg_ct_equal(e->corr, d->pull.corr, PULL_CORR_LEN)) {
+		d->n.responses_unexpected++;
+		rg_debug(COMP, "response_unexpected", "bytes=%zu", e->len);
+		return;
+	}
+	d->pull.inflight = false;
+	d->next_pull_ms = now + d->cfg.pull_ms;
+	if (!e->payload)
+		rc = RG_ERR_PARSE;
+	else if (d->pull.snapshot)
+		rc = gw_replica_apply_chunk(d->replica, e->payload, e->len, d->pull.snap,
+					    d->pull.after, &res);
+	else
+		rc = gw_replica_apply_page(d->replica, e->payload, e->len, d->pull.since, &res);
+	if (rc == RG_ERR_PARSE) {
+		d->n.pages_refused++;
+		rg_warn(COMP, "delta_refused", "kind=%s reason=%s bytes=%zu detail=%s", kind,
+			e->payload ? res.reason : "too_big", e->len,
+			rg_log_quote(q, sizeof q, e->payload ? res.detail : "over the cap"));
+		return;
+	}
+	if (rc < 0) {
+		d->n.db_errors++;
+		d->n.replica_errors++;
+		rg_error(COMP, "delta_apply_failed", "kind=%s error=%s", kind, rg_errname(rc));
+		return;
+	}
+	d->n.changes_applied += res.applied;
+	d->n.changes_ignored += res.ignored;
+	d->n.changes_tombstoned += res.tombstoned;
+	d->n.profiles_swept += res.swept;
+	if (res.snapshot_needed) {
+		rg_info(COMP, "snapshot_needed", "since=%lld", (long long)d->pull.since);
+		d->want_snapshot = true;
+		d->pull_now = true;
+		return;
+	}
+	if (d->pull.snapshot) {
+		d->n.chunks_applied++;
+		d->pull_now = true; /* the next chunk, or changes after the last one */
+		if (res.done) {
+			d->want_snapshot = false;
+			d->n.snapshots_done++;
+			rg_info(COMP, "snapshot_done", "applied=%lld swept=%lld", (long long)res.applied,
+				(long long)res.swept);
+		}
+	} else {
+		d->n.pages_applied++;
+		d->pull_now = res.more;
+	}
+	rg_debug(COMP, "delta_applied", "kind=%s applied=%lld ignored=%lld tombstoned=%lld more=%d",
+		 kind, (long long)res.applied, (long long)res.ignored, (long long)res.tombstoned,
+		 d->pull_now);
+	if (res.applied || res.swept)
+		notice_publish(d);
+	/* Statuses are retained on both brokers: only when the replica moved
+	 * (an idle pull every pull_ms would otherwise republish them). */
+	if ((!d->pull_now && (res.applied || res.cursor != d->pull.since)) || res.done)
+		publish_status(d);
+}
+
+/* A device's changes/snapshot request, answered from the replica. */
+static void device_request(struct gw_daemon *d, const struct ev *e, const struct gw_topic *t)
+{
+	char want[RG_MQTT_TOPIC_MAX], err[256], q[300], *out = NULL;
+	struct delta_request r;
+	size_t len;
+	int rc;
+
+	snprintf(want, sizeof want, "rg/v1/s/%s/d/%s/down/resp", d->cfg.store_id, t->device);
+	if (!strncmp(t->device, "gw-", 3) || !gwcfg_device_known(&d->cfg, t->device) ||
+	    !e->response_topic || strcmp(e->response_topic, want) || !e->corr_len ||
+	    !e->payload || e->len > DELTA_REQUEST_MAX) {
+		d->n.device_requests_refused++;
+		rg_warn(COMP, "request_refused", "device=%s op=%s bytes=%zu reason=envelope",
+			t->device, t->op, e->len);
+		return;
+	}
+	if ((rc = delta_request_parse(e->payload, e->len, &r, err, sizeof err)) < 0 ||
+	    r.snapshot != !strcmp(t->op, "snapshot")) {
+		d->n.device_requests_refused++;
+		rg_warn(COMP, "request_refused", "device=%s op=%s bytes=%zu reason=malformed detail=%s",
+			t->device, t->op, e->len,
+			rg_log_quote(q, sizeof q, rc < 0 ? err : "type does not match the topic"));
+		return;
+	}
+	if ((rc = gw_replica_serve(d->replica, &r, &out, &len)) < 0) {
+		d->n.replica_errors++;
+		rg_error(COMP, "request_failed", "device=%s op=%s error=%s", t->device, t->op,
+			 rg_errname(rc));
+		return;
+	}
+	if (rg_mqtt_request(d->store, want, out, len, NULL, e->corr, e->corr_len, NULL) == 0)
+		d->n.device_requests++;
+	rg_debug(COMP, "request_answered", "device=%s op=%s since=%lld bytes=%zu", t->device, t->op,
+		 (long long)r.since, len);
+	free(out);
 }
 
 /* ---- central's acks ---- */
@@ -667,6 +966,8 @@ static void handle_events(struct gw_daemon *d, struct ev *list)
 		case EV_STORE_UP:
 			d->store_up = true;
 			publish_status(d);
+			/* A notice may have been due while the link was down. */
+			notice_publish(d);
 			gw_cfgsync_link_up(d->cs, GW_BROKER_STORE);
 			break;
 		case EV_STORE_DOWN:
@@ -674,12 +975,15 @@ static void handle_events(struct gw_daemon *d, struct ev *list)
 			break;
 		case EV_CENTRAL_UP:
 			d->central_up = true;
+			d->pull.inflight = false;
+			d->pull_now = true;
 			gw_fwd_link(d->fwd, true);
 			publish_status(d);
 			gw_cfgsync_link_up(d->cs, GW_BROKER_CENTRAL);
 			break;
 		case EV_CENTRAL_DOWN:
 			d->central_up = false;
+			d->pull.inflight = false;
 			gw_fwd_link(d->fwd, false);
 			publish_status(d);
 			break;
@@ -688,6 +992,8 @@ static void handle_events(struct gw_daemon *d, struct ev *list)
 				break;
 			if (!strcmp(e->topic, d->ack_topic))
 				ack_relay(d, e);
+			else if (!strcmp(e->topic, d->resp_topic) && e->corr_len == PULL_CORR_LEN)
+				replica_answer(d, e);
 			else if (!strcmp(e->topic, d->resp_topic))
 				lookup_answer(d, e);
 			else
@@ -702,7 +1008,10 @@ static void handle_events(struct gw_daemon *d, struct ev *list)
 				break;
 			}
 			if (t.kind == GW_TOPIC_REQ) {
-				lookup_request(d, e, &t);
+				if (!strcmp(t.op, "changes") || !strcmp(t.op, "snapshot"))
+					device_request(d, e, &t);
+				else
+					lookup_request(d, e, &t);
 				break;
 			}
 			if (t.kind != GW_TOPIC_UP)
@@ -881,6 +1190,13 @@ static int poll_timeout(struct gw_daemon *d)
 		t = due;
 	if (stats < t)
 		t = stats;
+	if (d->central_up) {
+		int64_t pull = d->pull.inflight ? d->pull.expires_ms - now
+			       : d->pull_now	 ? 0
+						 : d->next_pull_ms - now;
+		if (pull < t)
+			t = pull;
+	}
 	return t < 0 ? 0 : (int)t;
 }
 
@@ -895,10 +1211,12 @@ int gw_daemon_run(struct gw_daemon *d)
 	}
 	rg_info(COMP, "started",
 		"store=%s identity=%s spool=%s budget_bytes=%lld window=%d "
-		"resend_ms=%d",
+		"resend_ms=%d replica=%s pull_ms=%d retention_days=%d",
 		d->cfg.store_id, d->cfg.identity, d->cfg.spool_path, (long long)d->cfg.budget_bytes,
-		d->cfg.forward_window, d->cfg.resend_ms);
+		d->cfg.forward_window, d->cfg.resend_ms, d->cfg.replica_path, d->cfg.pull_ms,
+		d->cfg.retention_days);
 	d->last_stats_ms = d->last_status_ms = d->last_tick_ms = now_ms(d);
+	d->last_prune_ms = d->last_stats_ms - PRUNE_EVERY_MS; /* prune once at start */
 	while (!rg_wake_stopping()) {
 		poll(&pfd, 1, poll_timeout(d));
 		unsigned flags = rg_wake_take();
@@ -907,6 +1225,7 @@ int gw_daemon_run(struct gw_daemon *d)
 		if (flags & RG_WAKE_RELOAD)
 			reload(d);
 		handle_events(d, take_all(d));
+		replica_pull(d);
 		if ((rc = gw_fwd_pump(d->fwd)) < 0) {
 			d->n.db_errors++;
 			rg_error(COMP, "forward_failed", "error=%s", rg_errname(rc));
@@ -922,6 +1241,13 @@ int gw_daemon_run(struct gw_daemon *d)
 		}
 		if (now - d->last_stats_ms >= (int64_t)d->cfg.stats_interval_s * 1000)
 			log_stats(d, "stats");
+		if (now - d->last_prune_ms >= PRUNE_EVERY_MS) {
+			d->last_prune_ms = now;
+			if ((rc = gw_replica_prune(d->replica,
+						   (int64_t)d->cfg.retention_days * 86400000)) > 0)
+				rg_info(COMP, "replica_pruned", "entries=%d retention_days=%d", rc,
+					d->cfg.retention_days);
+		}
 		if (now - d->last_tick_ms >= CONFIG_TICK_MS) {
 			d->last_tick_ms = now;
 			gw_cfgsync_tick(d->cs);
@@ -1053,6 +1379,8 @@ int gw_daemon_new(struct gwcfg *cfg, const char *config_path, struct gw_daemon *
 	snprintf(d->store_status, sizeof d->store_status, "rg/v1/s/%s/gateway/status",
 		 d->cfg.store_id);
 	snprintf(d->central_status, sizeof d->central_status, "rg/v1/g/%s/status", d->cfg.identity);
+	snprintf(d->notice_topic, sizeof d->notice_topic, "rg/v1/s/%s/down/changes",
+		 d->cfg.store_id);
 
 	if (rg_wake_open() < 0) {
 		rg_error(COMP, "start_failed", "what=pipe error=\"%s\"", strerror(errno));
@@ -1062,6 +1390,11 @@ int gw_daemon_new(struct gwcfg *cfg, const char *config_path, struct gw_daemon *
 	if ((rc = gw_spool_open(d->cfg.spool_path, d->cfg.store_id, d->cfg.budget_bytes, d->clock,
 				&d->spool)) < 0) {
 		rg_error(COMP, "start_failed", "what=spool path=%s error=%s", d->cfg.spool_path,
+			 rg_errname(rc));
+		goto fail;
+	}
+	if ((rc = gw_replica_open(d->cfg.replica_path, d->clock, &d->replica)) < 0) {
+		rg_error(COMP, "start_failed", "what=replica path=%s error=%s", d->cfg.replica_path,
 			 rg_errname(rc));
 		goto fail;
 	}
@@ -1102,6 +1435,7 @@ void gw_daemon_free(struct gw_daemon *d)
 	}
 	gw_fwd_free(d->fwd);
 	gw_spool_close(d->spool);
+	gw_replica_close(d->replica);
 	gw_cfgsync_free(d->cs);
 	cJSON_Delete(d->pushed);
 	gwcfg_free(&d->cfg);

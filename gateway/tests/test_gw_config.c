@@ -47,6 +47,9 @@ static void a_minimal_config_gets_the_documented_defaults(void **state)
 	assert_int_equal(c.stats_interval_s, 60);
 	assert_int_equal(c.log_level, RG_LOG_INFO);
 	assert_int_equal(c.n_devices, 0);
+	assert_string_equal(c.replica_path, "spool.db-replica");
+	assert_int_equal(c.pull_ms, 5000);
+	assert_int_equal(c.retention_days, 30);
 	assert_int_equal(gwcfg_device_known(&c, "dev-0042-k1"), 1);
 	assert_int_equal(gwcfg_device_known(&c, "gw-0042"), 0);
 	assert_int_equal(gwcfg_device_known(&c, "Bad/Id"), 0);
@@ -62,9 +65,13 @@ static void every_key_is_read(void **state)
 	    parse(MIN_DOC ",\"identity\":\"gw-0042\","
 			  "\"forward\":{\"window\":8,\"resend_ms\":1500,\"reconnect_max_ms\":2000},"
 			  "\"known_devices\":[\"dev-a\",\"dev-b\"],"
-			  "\"stats_interval_s\":5,\"log_level\":\"debug\"}",
+			  "\"stats_interval_s\":5,\"log_level\":\"debug\","
+			  "\"replica\":{\"path\":\"r.db\",\"pull_ms\":250,\"retention_days\":7}}",
 		  &c, err),
 	    0);
+	assert_string_equal(c.replica_path, "r.db");
+	assert_int_equal(c.pull_ms, 250);
+	assert_int_equal(c.retention_days, 7);
 	assert_int_equal(c.forward_window, 8);
 	assert_int_equal(c.resend_ms, 1500);
 	assert_int_equal(c.reconnect_max_ms, 2000);
@@ -102,6 +109,12 @@ static void mistakes_are_errors_that_name_the_key(void **state)
 	    {MIN_DOC ",\"config\":{\"trust_anchor\":\"t\",\"state\":\"spool.db\"}}",
 	     "config.state"},
 	    {MIN_DOC ",\"config\":\"on\"}", "config"},
+	    {MIN_DOC ",\"replica\":{\"pull_ms\":249}}", "replica.key \"pull_ms\""},
+	    {MIN_DOC ",\"replica\":{\"pull_ms\":3600001}}", "replica.key \"pull_ms\""},
+	    {MIN_DOC ",\"replica\":{\"retention_days\":0}}", "replica.key \"retention_days\""},
+	    {MIN_DOC ",\"replica\":{\"paths\":\"x\"}}", "replica.unknown key"},
+	    {MIN_DOC ",\"replica\":{\"path\":\"spool.db\"}}", "replica.path"},
+	    {MIN_DOC ",\"replica\":[]}", "replica"},
 	    {MIN_DOC ",\"forward\":{\"window\":1025}}", "forward.key \"window\""},
 	    {MIN_DOC ",\"stats_interval_s\":\"60\"}", "stats_interval_s"},
 	    {"{\"store_id\":\"00/42\"}", "store_id"},
@@ -150,6 +163,16 @@ static void reload_accepts_tunables_and_refuses_restart_only_keys(void **state)
 			 0);
 	assert_int_equal(gwcfg_reload_check(&a, &b, err, sizeof err), RG_ERR_STATE);
 	assert_non_null(strstr(err, "central_broker"));
+	gwcfg_free(&b);
+	/* pull_ms and retention_days are live; the replica's file is not */
+	assert_int_equal(parse(MIN_DOC ",\"replica\":{\"pull_ms\":1000,\"retention_days\":2}}",
+			       &b, err),
+			 0);
+	assert_int_equal(gwcfg_reload_check(&a, &b, err, sizeof err), 0);
+	gwcfg_free(&b);
+	assert_int_equal(parse(MIN_DOC ",\"replica\":{\"path\":\"elsewhere.db\"}}", &b, err), 0);
+	assert_int_equal(gwcfg_reload_check(&a, &b, err, sizeof err), RG_ERR_STATE);
+	assert_non_null(strstr(err, "replica.path"));
 	gwcfg_free(&a);
 	gwcfg_free(&b);
 }
@@ -201,6 +224,8 @@ static void the_documented_example_parses(void **state)
 	assert_string_equal(c.identity, "gw-0042");
 	assert_int_equal(c.n_devices, 2);
 	assert_true(c.has_config);
+	assert_int_equal(c.pull_ms, 5000);
+	assert_string_equal(c.replica_path, "/var/lib/regulars/gateway-replica.db");
 	gwcfg_free(&c);
 }
 

@@ -28,6 +28,9 @@ extern "C" {
 #define GWCFG_RECONNECT_MIN 250
 #define GWCFG_RECONNECT_MAX 300000
 #define GWCFG_STATS_MAX 86400
+#define GWCFG_PULL_MIN 250
+#define GWCFG_PULL_MAX 3600000
+#define GWCFG_RETENTION_MAX 3650
 
 struct gwcfg_broker {
 	char host[GWCFG_HOST_MAX + 1];
@@ -54,6 +57,11 @@ struct gwcfg {
 	bool has_config;
 	char config_anchor[GWCFG_PATH_MAX];
 	char config_state[GWCFG_PATH_MAX];
+	/* "replica": the store replica (docs/replication.md, "Gateway replica").
+	 * path defaults to spool_path + "-replica". */
+	char replica_path[GWCFG_PATH_MAX];
+	int pull_ms;	    /* ask central for changes this often; default 5000 */
+	int retention_days; /* the gateway's change log keeps this long; default 30 */
 	/* NULL-free list of accepted device identities; n_devices 0 = any device
 	 * identity (never gw-*) under this store's broker. Owned by the struct:
 	 * release with gwcfg_free(). */
@@ -81,7 +89,8 @@ int gwcfg_copy(struct gwcfg *dst, const struct gwcfg *src);
 int gwcfg_overlay(struct gwcfg *c, const cJSON *merged, char *err, size_t errcap);
 /* Whether new_cfg may replace old without a restart: 0 if only reloadable
  * keys differ (log_level, known_devices, spool.budget_bytes,
- * forward.window, forward.resend_ms, stats_interval_s); RG_ERR_STATE naming
+ * forward.window, forward.resend_ms, stats_interval_s, replica.pull_ms,
+ * replica.retention_days); RG_ERR_STATE naming
  * the first other key that differs (config.* included). */
 int gwcfg_reload_check(const struct gwcfg *old, const struct gwcfg *new_cfg, char *err,
 		       size_t errcap);
