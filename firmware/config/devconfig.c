@@ -76,23 +76,6 @@ static void join(char *out, size_t cap, const char *prefix, const char *key)
 		snprintf(out, cap, "%s", key);
 }
 
-static const char *type_name(const cJSON *v)
-{
-	if (cJSON_IsString(v))
-		return "a string";
-	if (cJSON_IsNumber(v))
-		return "a number";
-	if (cJSON_IsBool(v))
-		return "a boolean";
-	if (cJSON_IsNull(v))
-		return "null";
-	if (cJSON_IsArray(v))
-		return "an array";
-	if (cJSON_IsObject(v))
-		return "an object";
-	return "something else";
-}
-
 /* A key shown in a message: at most 40 bytes, control characters and
  * invalid UTF-8 replaced, so a hostile file cannot forge log lines. */
 static void show_key(const char *k, char *out, size_t cap)
@@ -111,7 +94,7 @@ static int check_object(struct ctx *c, const cJSON *obj, const char *path,
 {
 	const cJSON *it;
 	if (!cJSON_IsObject(obj))
-		return bad(c, path, "must be an object, got %s", type_name(obj));
+		return bad(c, path, "must be an object, got %s", rg_json_kind(obj));
 	cJSON_ArrayForEach(it, obj)
 	{
 		char shown[48], kp[PATH_MAX_LEN + 48];
@@ -144,7 +127,7 @@ static int get_str(struct ctx *c, const cJSON *obj, const char *prefix, const ch
 		return 1;
 	}
 	if (!cJSON_IsString(v) || !v->valuestring)
-		return bad(c, path, "must be a string, got %s", type_name(v));
+		return bad(c, path, "must be a string, got %s", rg_json_kind(v));
 	n = strlen(v->valuestring);
 	if (n < min_len)
 		return bad(c, path, "must not be empty");
@@ -171,7 +154,7 @@ static int get_int(struct ctx *c, const cJSON *obj, const char *prefix, const ch
 	if (!v)
 		return 0;
 	if (!cJSON_IsNumber(v))
-		return bad(c, path, "must be an integer, got %s", type_name(v));
+		return bad(c, path, "must be an integer, got %s", rg_json_kind(v));
 	d = v->valuedouble;
 	if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0) || d != (double)(int64_t)d)
 		return bad(c, path, "must be an integer, got %g", d);
@@ -341,7 +324,7 @@ static int parse_hardware(struct ctx *c, const cJSON *root, struct devcfg *o)
 	if ((v = cJSON_GetObjectItemCaseSensitive(root, "readers"))) {
 		const cJSON *it;
 		if (!cJSON_IsArray(v))
-			return bad(c, "readers", "must be an array, got %s", type_name(v));
+			return bad(c, "readers", "must be an array, got %s", rg_json_kind(v));
 		int n = cJSON_GetArraySize(v);
 		if (n < 0 || n > DEVCFG_READERS_MAX)
 			return bad(c, "readers", "%d readers exceed the limit of %d", n,
@@ -628,7 +611,7 @@ static int parse_identifiers(struct ctx *c, const cJSON *root, struct devcfg *o)
 		return 0;
 	}
 	if (!cJSON_IsObject(v))
-		return bad(c, "identifiers", "must be an object, got %s", type_name(v));
+		return bad(c, "identifiers", "must be an object, got %s", rg_json_kind(v));
 	inner[0] = '\0';
 	rc = ident_config_from_json(v, &o->identifiers, inner, sizeof inner);
 	if (rc >= 0)
@@ -651,7 +634,7 @@ static int parse_uplink(struct ctx *c, const cJSON *root, struct devcfg *o)
 {
 	static const char *const keys[] = {
 	    "host",	 "port",      "ca_file",	   "cert_file", "key_file",
-	    "batch_max", "resend_ms", "lookup_timeout_ms", NULL};
+	    "batch_max", "resend_ms", "lookup_timeout_ms", "pull_ms", NULL};
 	const cJSON *u;
 	int rc;
 
@@ -659,6 +642,7 @@ static int parse_uplink(struct ctx *c, const cJSON *root, struct devcfg *o)
 	o->uplink.batch_max = 100;
 	o->uplink.resend_ms = 30000;
 	o->uplink.lookup_timeout_ms = 1500;
+	o->uplink.pull_ms = 60000;
 	if ((rc = get_obj(c, root, "uplink", keys, &u)) < 0)
 		return rc;
 	if (!u)
@@ -677,7 +661,8 @@ static int parse_uplink(struct ctx *c, const cJSON *root, struct devcfg *o)
 	    (rc = get_int32(c, u, "uplink", "resend_ms", 1000, 3600000, &o->uplink.resend_ms)) <
 		0 ||
 	    (rc = get_int32(c, u, "uplink", "lookup_timeout_ms", 0, 60000,
-			    &o->uplink.lookup_timeout_ms)) < 0)
+			    &o->uplink.lookup_timeout_ms)) < 0 ||
+	    (rc = get_int32(c, u, "uplink", "pull_ms", 1000, 86400000, &o->uplink.pull_ms)) < 0)
 		return rc;
 	for (const char *p = o->uplink.host; *p; p++)
 		if (*p == ' ' || *p == '/' || *p == '\\')
@@ -700,7 +685,7 @@ int devcfg_parse(const char *json, size_t len, struct devcfg *out, char *err, si
 	if ((rc = rg_json_parse(json, len, DEVCFG_FILE_MAX, &root, err, errcap)) < 0)
 		return rc;
 	if (!cJSON_IsObject(root))
-		rc = bad(&c, "(top level)", "must be a JSON object, got %s", type_name(root));
+		rc = bad(&c, "(top level)", "must be a JSON object, got %s", rg_json_kind(root));
 	else if ((rc = parse_top(&c, root, out)) >= 0 &&
 		 (rc = parse_hardware(&c, root, out)) >= 0 &&
 		 (rc = parse_http_staff(&c, root, out)) >= 0 &&
@@ -848,7 +833,7 @@ int devcfg_overlay(const struct devcfg *file, const cJSON *merged, struct devcfg
 	if (!merged)
 		return 0;
 	if (!cJSON_IsObject(merged))
-		return bad(&c, "(settings)", "must be an object, got %s", type_name(merged));
+		return bad(&c, "(settings)", "must be an object, got %s", rg_json_kind(merged));
 	if ((rc = rg_settings_check(merged, err, errcap)) < 0)
 		return rc == RG_ERR_NOMEM ? rc : RG_ERR_CONFIG;
 	if ((rc = from_settings(&c, merged, out)) < 0)

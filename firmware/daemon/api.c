@@ -74,7 +74,8 @@ static int split_path(const char *path, char seg[][STORE_ID_MAX + 1], int n)
 
 /* Open the cached body of id (after merges) into a malloc'd buffer. 1 with
  * *body set (free with free_body), 0 if not cached, <0 on error. */
-static int load_body(struct device *d, const char *id, char **body, size_t *len, char out_id[])
+static int load_body(struct device *d, const char *id, char **body, size_t *len, char out_id[],
+		     uint64_t *hlc)
 {
 	struct store_hit hit;
 	char *buf = malloc(STORE_BODY_MAX + 1);
@@ -87,6 +88,7 @@ static int load_body(struct device *d, const char *id, char **body, size_t *len,
 	}
 	*body = buf;
 	*len = hit.body_len;
+	*hlc = hit.hlc;
 	snprintf(out_id, STORE_ID_MAX + 1, "%s", hit.profile_id);
 	return 1;
 }
@@ -99,10 +101,66 @@ static void free_body(char *body, size_t len)
 	}
 }
 
-static cJSON *handheld_view(const char *id, const char *body, size_t len)
+/* How fresh what the handheld shows is (docs/device-api.md, "Freshness"):
+ * "as_of" the as_of of the last page applied from the gateway, else the
+ * time of the cached profile's last change; "unsynced" this device's
+ * interactions for the profile central has not acknowledged yet; and each
+ * of this device's own recent interactions (those with an "id") marked
+ * "synced" once its outbox row is gone (central acknowledged it). */
+static void add_freshness(struct device *d, cJSON *v, const char *id, uint64_t hlc)
+{
+	struct store_sync y;
+	struct rg_hlc h;
+	cJSON *f = cJSON_AddObjectToObject(v, "freshness"), *it;
+	if (!f)
+		return;
+	rg_hlc_unpack(hlc, &h);
+	bool replica = store_sync_get(d->store, &y) == 0 && y.as_of_ms > 0;
+	cJSON_AddNumberToObject(f, "as_of", (double)(replica ? y.as_of_ms : h.wall_ms));
+	cJSON_AddStringToObject(f, "source", replica ? "replica" : "profile");
+	int n = store_outbox_count_profile(d->store, id);
+	cJSON_AddNumberToObject(f, "unsynced", n < 0 ? 0 : n);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(v, "interactions"))
+	{
+		const cJSON *iid = cJSON_GetObjectItemCaseSensitive(it, "id");
+		struct rg_uuid u;
+		if (!cJSON_IsString(iid) || rg_uuid_parse(iid->valuestring, &u) < 0)
+			continue;
+		int pending = store_outbox_has(d->store, &u);
+		if (pending >= 0)
+			cJSON_AddBoolToObject(it, "synced", pending == 0);
+	}
+}
+
+static cJSON *handheld_view(struct device *d, const char *id, const char *body, size_t len,
+			    uint64_t hlc)
 {
 	int err = 0;
-	return view_handheld(id, body, len, &err);
+	cJSON *v = view_handheld(id, body, len, &err);
+	if (v)
+		add_freshness(d, v, id, hlc);
+	return v;
+}
+
+/* A note's entry (the newest interaction of an edited body) carries the
+ * interaction's id, so the handheld can tell when central has it. Returns
+ * the new body (malloc'd) or NULL; edited is consumed either way. */
+static char *tag_newest(char *edited, const char *uuid)
+{
+	cJSON *j = cJSON_Parse(edited);
+	cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "interactions");
+	cJSON *first = cJSON_IsArray(list) ? cJSON_GetArrayItem(list, 0) : NULL;
+	char *out = NULL;
+	if (cJSON_IsObject(first) && !cJSON_GetObjectItemCaseSensitive(first, "id")) {
+		cJSON_AddStringToObject(first, "id", uuid);
+		out = cJSON_PrintUnformatted(j);
+	}
+	cJSON_Delete(j);
+	if (!out)
+		return edited;
+	rg_wipe(edited, strlen(edited));
+	free(edited);
+	return out;
 }
 
 /* Write a locally edited body back to the cache, stamped with the edit's
@@ -125,6 +183,7 @@ struct action {
 	char *body;
 	size_t len;
 	int64_t version;
+	uint64_t hlc;
 	cJSON *req; /* parsed request body */
 };
 
@@ -163,6 +222,7 @@ static int action_begin(struct action *a, struct device *d, const char *id,
 	}
 	a->len = hit.body_len;
 	a->version = hit.version;
+	a->hlc = hit.hlc;
 	snprintf(a->id, sizeof a->id, "%s", hit.profile_id);
 	return 0;
 }
@@ -188,14 +248,17 @@ static void action_commit(struct action *a, enum rg_kind kind, const uint8_t *to
 		reply_rg(res, rc, "record");
 		return;
 	}
+	rg_uuid_format(&ref.id, uuid);
+	if (edited && kind == RG_KIND_NOTE)
+		edited = tag_newest(edited, uuid);
 	if (edited)
 		save_edit(a->d, a->id, edited, &ref, a->version);
-	rg_uuid_format(&ref.id, uuid);
 	rg_info("api", "recorded", "kind=%s interaction=%s", rg_kind_name(kind), uuid);
 	cJSON *out = cJSON_CreateObject();
 	cJSON_AddStringToObject(out, "interaction", uuid);
 	const char *b = edited ? edited : a->body;
-	cJSON *view = handheld_view(a->id, b, edited ? strlen(edited) : a->len);
+	cJSON *view = handheld_view(a->d, a->id, b, edited ? strlen(edited) : a->len,
+				    edited ? rg_hlc_pack(&ref.hlc) : a->hlc);
 	if (view)
 		cJSON_AddItemToObject(out, "profile", view);
 	if (edited) {
@@ -352,6 +415,42 @@ static void post_consent(struct device *d, const char *id, const struct web_requ
 	action_end(&a);
 }
 
+/* Staff redeem points at the till: {"points": N, "reason": "..."}. Refused
+ * when the cached balance is lower; central derives the balance from the
+ * event (several stores' redemptions all count). */
+static void post_redeem(struct device *d, const char *id, const struct web_request *req,
+			struct web_response *res)
+{
+	struct action a;
+	char at[32], err[120];
+	int64_t points = 0;
+	if (action_begin(&a, d, id, req, res) < 0)
+		return;
+	static const char *const keys[] = {"points", "reason", NULL};
+	const cJSON *reason = cJSON_GetObjectItemCaseSensitive(a.req, "reason");
+	if (rg_json_check_keys(a.req, keys, err, sizeof err) < 0 ||
+	    rg_json_req_int(a.req, "points", 1, 1000000, &points, err, sizeof err) < 0 ||
+	    !text_ok(reason, 200)) {
+		reply_error(res, 400, "bad_request",
+			    "expected {\"points\": 1 to 1000000, \"reason\": \"1 to 200 bytes\"}");
+		action_end(&a);
+		return;
+	}
+	if (view_points(a.body, a.len) < points) {
+		reply_error(res, 409, "not_enough_points",
+			    "the customer has fewer points than that on this device");
+		action_end(&a);
+		return;
+	}
+	device__iso_time(d, at);
+	cJSON *ev = event_body(d);
+	cJSON_AddNumberToObject(ev, "points", (double)points);
+	cJSON_AddStringToObject(ev, "reason", reason->valuestring);
+	action_commit(&a, RG_KIND_POINTS_REDEEMED, NULL, ev,
+		      view_edit_redeem(a.body, a.len, points, reason->valuestring, at), res);
+	action_end(&a);
+}
+
 static void post_card(struct device *d, const char *id, const struct web_request *req,
 		      struct web_response *res)
 {
@@ -401,7 +500,8 @@ static void get_profile(struct device *d, const char *id, struct web_response *r
 {
 	char *body = NULL, out_id[STORE_ID_MAX + 1];
 	size_t len = 0;
-	int rc = load_body(d, id, &body, &len, out_id);
+	uint64_t hlc = 0;
+	int rc = load_body(d, id, &body, &len, out_id, &hlc);
 	if (rc == 0) {
 		reply_error(res, 404, "not_found", "this customer is not on this device");
 		return;
@@ -410,7 +510,7 @@ static void get_profile(struct device *d, const char *id, struct web_response *r
 		reply_rg(res, rc, "load profile");
 		return;
 	}
-	cJSON *v = handheld_view(out_id, body, len);
+	cJSON *v = handheld_view(d, out_id, body, len, hlc);
 	free_body(body, len);
 	reply_json(res, v ? 200 : 500, v);
 }
@@ -445,10 +545,11 @@ static void get_lookup(struct device *d, const struct web_request *req, struct w
 	} else {
 		char *body = NULL, out_id[STORE_ID_MAX + 1];
 		size_t len = 0;
-		rc = load_body(d, o.profile_id, &body, &len, out_id);
+		uint64_t hlc = 0;
+		rc = load_body(d, o.profile_id, &body, &len, out_id, &hlc);
 		if (rc == 1) {
 			cJSON *out = cJSON_CreateObject();
-			cJSON_AddItemToObject(out, "profile", handheld_view(out_id, body, len));
+			cJSON_AddItemToObject(out, "profile", handheld_view(d, out_id, body, len, hlc));
 			free_body(body, len);
 			reply_json(res, 200, out);
 		} else if (rc == 0) {
@@ -588,6 +689,8 @@ static void api(void *ctx, const struct web_request *req, struct web_response *r
 		post_card(d, seg[1], req, res);
 	else if (n == 3 && post && !strcmp(seg[2], "consent"))
 		post_consent(d, seg[1], req, res);
+	else if (n == 4 && post && !strcmp(seg[2], "points") && !strcmp(seg[3], "redeem"))
+		post_redeem(d, seg[1], req, res);
 	else
 		reply_error(res, n > 0 ? 405 : 404, n > 0 ? "method_not_allowed" : "not_found",
 			    "no such API endpoint for this method");
@@ -646,6 +749,16 @@ static void metrics(void *ctx, char **text, size_t *len)
 	if (has_remote)
 		fprintf(f, "# TYPE regulars_uplink_connected gauge\nregulars_uplink_connected %d\n",
 			up ? 1 : 0);
+	struct store_sync y;
+	if (store_sync_get(d->store, &y) == 0) {
+		fprintf(f, "# HELP regulars_replica_cursor The gateway seq the cache is current to.\n"
+			   "# TYPE regulars_replica_cursor gauge\nregulars_replica_cursor %" PRId64
+			   "\n", y.cursor);
+		fprintf(f, "# TYPE regulars_replica_lag gauge\nregulars_replica_lag %" PRId64 "\n",
+			y.latest > y.cursor ? y.latest - y.cursor : 0);
+		fprintf(f, "# TYPE regulars_replica_as_of_seconds gauge\n"
+			   "regulars_replica_as_of_seconds %.3f\n", (double)y.as_of_ms / 1e3);
+	}
 	fclose(f);
 	*text = buf;
 	*len = strlen(buf);

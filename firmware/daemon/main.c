@@ -36,6 +36,7 @@
 #include "hal/display.h"
 #include "hal/indicator.h"
 #include "hal/reader.h"
+#include "puller.h"
 #ifdef REGULARS_HAVE_UPLINK
 #include "firmware/uplink.h"
 #endif
@@ -84,6 +85,7 @@ struct daemon {
 #ifdef REGULARS_HAVE_UPLINK
 	struct uplink *uplink;
 #endif
+	struct puller *puller; /* replication from the gateway (with the uplink) */
 	const char *config_path;
 	int exit_code; /* of a failed start: 1, or 2 for a configuration error */
 	int base_log_level; /* REGULARS_LOG_LEVEL or info: when no log.level is set */
@@ -228,6 +230,8 @@ static int apply(struct daemon *dm, const struct devcfg *next, const char *why)
 		uplink_set_params(dm->uplink, next->uplink.batch_max, next->uplink.resend_ms,
 				  next->uplink.lookup_timeout_ms);
 #endif
+	if (dm->puller && next->uplink.pull_ms != dm->cfg.uplink.pull_ms)
+		puller_set_interval(dm->puller, next->uplink.pull_ms);
 	dm->cfg = *next;
 	rg_info("device", "config_live",
 		"why=%s privacy=%s hours=%s log_level=%s max_profiles=%lld batch_max=%d", why,
@@ -458,8 +462,44 @@ static bool up_connected(void *ctx)
 	return st.connected;
 }
 
+/* The puller's link: requests and status through the uplink. */
+static int up_pull(void *ctx, const char *op, const char *req, size_t len, int timeout_ms,
+		   char **out, size_t *out_len)
+{
+	struct daemon *dm = ctx;
+	return uplink_pull(dm->uplink, op, req, len, timeout_ms, out, out_len);
+}
+static void up_report(void *ctx, int64_t cursor, int64_t latest, int64_t as_of_ms)
+{
+	struct daemon *dm = ctx;
+	uplink_set_replica(dm->uplink, cursor, latest, as_of_ms);
+}
+static void up_cancel(void *ctx)
+{
+	struct daemon *dm = ctx;
+	uplink_pull_cancel(dm->uplink);
+}
+static void up_notice(void *ctx, int64_t latest)
+{
+	struct daemon *dm = ctx;
+	puller_notice(dm->puller, latest);
+}
+static void up_online(void *ctx)
+{
+	struct daemon *dm = ctx;
+	puller_kick(dm->puller);
+}
+
 static int start_uplink(struct daemon *dm)
 {
+	struct puller_config pc = {
+		.store = dm->store,
+		.link = {.ctx = dm, .request = up_pull, .report = up_report, .cancel = up_cancel},
+		.pull_ms = dm->cfg.uplink.pull_ms,
+	};
+	int prc = puller_new(&pc, &dm->puller);
+	if (prc < 0)
+		return prc;
 	struct uplink_config uc = {
 		.device_id = dm->cfg.device_id,
 		.store_id = dm->cfg.store_id,
@@ -474,9 +514,15 @@ static int start_uplink(struct daemon *dm)
 		.store = dm->store,
 		.on_config = dm->cq ? up_config : NULL,
 		.config_ctx = dm,
+		.on_notice = up_notice,
+		.on_online = up_online,
+		.replica_ctx = dm,
 	};
 	int rc = uplink_start(&uc, &dm->uplink);
 	if (rc < 0)
+		return rc;
+	/* After the uplink exists: the puller's thread calls into it. */
+	if ((rc = puller_start(dm->puller)) < 0)
 		return rc;
 	struct device_remote r = {.ctx = dm->uplink, .notify = up_notify, .lookup = up_lookup,
 				  .connected = up_connected};
@@ -594,6 +640,10 @@ static void stop(struct daemon *dm)
 		web_stop(dm->web);
 	for (size_t i = 0; i < dm->n_readers; i++)
 		hal_reader_close(dm->readers[i]);
+	/* The puller calls into the uplink: it stops first (a request it is
+	 * waiting for is cancelled). */
+	puller_free(dm->puller);
+	dm->puller = NULL;
 #ifdef REGULARS_HAVE_UPLINK
 	if (dm->uplink) {
 		device_set_remote(dm->dev, NULL);

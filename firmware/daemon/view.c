@@ -324,6 +324,7 @@ cJSON *view_handheld(const char *profile_id, const char *body, size_t len, int *
 		if (!cJSON_IsObject(it))
 			continue;
 		cJSON *e = cJSON_CreateObject();
+		copy_str(e, it, "id", NULL); /* this device's own (a note): its interaction id */
 		copy_str(e, it, "time", "at");
 		copy_str(e, it, "channel", NULL);
 		copy_str(e, it, "department", NULL);
@@ -355,23 +356,33 @@ static cJSON *array_of(cJSON *obj, const char *key)
 	return cJSON_AddArrayToObject(obj, key);
 }
 
+/* A line of this store's at the top of the body's recent interactions
+ * (the newest first, RECENT_MAX kept). false: no memory. */
+static bool add_line(cJSON *j, const char *department, const char *kind, const char *summary,
+		     const char *at)
+{
+	cJSON *list = array_of(j, "interactions");
+	cJSON *e = list ? cJSON_CreateObject() : NULL;
+	if (!e)
+		return false;
+	cJSON_AddStringToObject(e, "channel", "store");
+	cJSON_AddStringToObject(e, "department", department);
+	cJSON_AddStringToObject(e, "kind", kind);
+	cJSON_AddStringToObject(e, "summary", summary);
+	cJSON_AddStringToObject(e, "time", at);
+	cJSON_InsertItemInArray(list, 0, e);
+	while (cJSON_GetArraySize(list) > RECENT_MAX)
+		cJSON_DeleteItemFromArray(list, cJSON_GetArraySize(list) - 1);
+	return true;
+}
+
 char *view_edit_note(const char *body, size_t len, const char *text, const char *at)
 {
 	cJSON *j = parse_obj(body, len);
-	cJSON *list = j ? array_of(j, "interactions") : NULL;
-	cJSON *e = list ? cJSON_CreateObject() : NULL;
-	if (!e) {
+	if (!j || !add_line(j, "service", "note", text, at)) {
 		cJSON_Delete(j);
 		return NULL;
 	}
-	cJSON_AddStringToObject(e, "channel", "store");
-	cJSON_AddStringToObject(e, "department", "service");
-	cJSON_AddStringToObject(e, "kind", "note");
-	cJSON_AddStringToObject(e, "summary", text);
-	cJSON_AddStringToObject(e, "time", at);
-	cJSON_InsertItemInArray(list, 0, e); /* newest first */
-	while (cJSON_GetArraySize(list) > RECENT_MAX)
-		cJSON_DeleteItemFromArray(list, cJSON_GetArraySize(list) - 1);
 	return finish(j);
 }
 
@@ -410,6 +421,30 @@ char *view_edit_episode_resolve(const char *body, size_t len, const char *episod
 			cJSON_AddStringToObject(it, "status", "resolved");
 		}
 	}
+	return finish(j);
+}
+
+int64_t view_points(const char *body, size_t len)
+{
+	cJSON *j = parse_obj(body, len);
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "points");
+	int64_t n = cJSON_IsNumber(p) && p->valuedouble > 0 ? (int64_t)p->valuedouble : 0;
+	cJSON_Delete(j);
+	return n;
+}
+
+char *view_edit_redeem(const char *body, size_t len, int64_t points, const char *reason,
+		       const char *at)
+{
+	cJSON *j = parse_obj(body, len);
+	if (!j || !add_line(j, "loyalty", "points_redeemed", reason, at)) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "points");
+	double left = (cJSON_IsNumber(p) ? p->valuedouble : 0) - (double)points;
+	cJSON_DeleteItemFromObjectCaseSensitive(j, "points");
+	cJSON_AddNumberToObject(j, "points", left > 0 ? left : 0);
 	return finish(j);
 }
 

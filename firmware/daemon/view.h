@@ -81,6 +81,12 @@ char *view_edit_episode_resolve(const char *body, size_t len, const char *episod
 				bool *found);
 /* categories is a cJSON array of strings (borrowed). */
 char *view_edit_consent(const char *body, size_t len, const cJSON *categories);
+/* points redeemed for reason: "points" lowered (never below 0) and a
+ * recent interaction line. */
+char *view_edit_redeem(const char *body, size_t len, int64_t points, const char *reason,
+		       const char *at);
+/* The body's "points" (0 when it has none). */
+int64_t view_points(const char *body, size_t len);
 
 /* The public-display categories a body consents to, as a new cJSON array. */
 cJSON *view_consent_list(const char *body, size_t len);

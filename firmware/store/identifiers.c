@@ -12,18 +12,7 @@
 
 static int profile_cached(struct store *s, const char *id)
 {
-	sqlite3_stmt *st;
-	int rc = store__prepare(s, "SELECT 1 FROM profiles WHERE id = ?1", &st);
-	if (rc < 0)
-		return rc;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	return store__db_fail(s, "profile_cached", rg_db_err(rc) ? rg_db_err(rc) : RG_ERR_DB);
+	return store__exists(s, "SELECT 1 FROM profiles WHERE id = ?1", id, "profile_cached");
 }
 
 static int upsert_locked(struct store *s, const uint8_t *token, const char *type,

@@ -13,18 +13,7 @@
 
 int store__is_merged(struct store *s, const char *id)
 {
-	sqlite3_stmt *st;
-	int rc = store__prepare(s, "SELECT 1 FROM merges WHERE old_id = ?1", &st);
-	if (rc < 0)
-		return rc;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	return store__db_fail(s, "is_merged", rg_db_err(rc) ? rg_db_err(rc) : RG_ERR_DB);
+	return store__exists(s, "SELECT 1 FROM merges WHERE old_id = ?1", id, "is_merged");
 }
 
 int store__resolve(struct store *s, const char *id, char out[STORE_ID_MAX + 1])
@@ -77,7 +66,7 @@ int store_merge_resolve(struct store *s, const char *id, char out[STORE_ID_MAX +
 	return rc;
 }
 
-static int merge_locked(struct store *s, const char *old_id, const char *new_id)
+int store__merge(struct store *s, const char *old_id, const char *new_id)
 {
 	char final[STORE_ID_MAX + 1], prev[STORE_ID_MAX + 1] = "";
 	int64_t now = rg_clock_wall_ms(s->clock);
@@ -138,7 +127,7 @@ int store_merge_record(struct store *s, const char *old_id, const char *new_id)
 	if ((rc = store__begin(s, "merge")) < 0)
 		goto out;
 	/* Pending last_seen first, so no pending value outlives a deleted row. */
-	if ((rc = store__seen_write(s)) < 0 || (r = merge_locked(s, old_id, new_id)) < 0) {
+	if ((rc = store__seen_write(s)) < 0 || (r = store__merge(s, old_id, new_id)) < 0) {
 		rg_db_rollback(s->db);
 		rc = rc < 0 ? rc : r;
 		goto out;

@@ -300,3 +300,43 @@ int store_outbox_count(struct store *s)
 		return rc;
 	return n > INT32_MAX ? INT32_MAX : (int)n;
 }
+
+/* One count or existence query on the outbox, bound to text. */
+static int outbox_query(struct store *s, const char *sql, const char *arg, const char *what)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = store__lock(s)) < 0)
+		return rc;
+	if ((rc = store__prepare(s, sql, &st)) == 0) {
+		sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			int64_t n = sqlite3_column_int64(st, 0);
+			rc = n > INT32_MAX ? INT32_MAX : (int)n;
+		} else {
+			rc = store__db_fail(s, what, rg_db_err(rc) ? rg_db_err(rc) : RG_ERR_DB);
+		}
+		sqlite3_reset(st);
+	}
+	store__unlock(s);
+	return rc;
+}
+
+int store_outbox_count_profile(struct store *s, const char *profile_id)
+{
+	if (!s || !store__id_valid(profile_id))
+		return RG_ERR_INVAL;
+	return outbox_query(s, "SELECT count(*) FROM outbox WHERE profile_id = ?1", profile_id,
+			    "outbox_count_profile");
+}
+
+int store_outbox_has(struct store *s, const struct rg_uuid *id)
+{
+	char text[RG_UUID_STR_LEN + 1];
+	if (!s || !id)
+		return RG_ERR_INVAL;
+	return outbox_query(s, "SELECT EXISTS (SELECT 1 FROM outbox WHERE id = ?1)",
+			    rg_uuid_format(id, text), "outbox_has");
+}

@@ -74,9 +74,7 @@ int store__profile_delete(struct store *s, const char *id)
 	return sqlite3_changes(rg_db_handle(s->db)) > 0;
 }
 
-/* Write one checked profile inside the open transaction. 1 written, 0 stale
- * or merged away. */
-static int put_profile(struct store *s, const struct store_profile *p, int64_t now)
+int store__profile_put(struct store *s, const struct store_profile *p, int64_t now)
 {
 	sqlite3_stmt *st;
 	int64_t pid = 0;
@@ -84,6 +82,14 @@ static int put_profile(struct store *s, const struct store_profile *p, int64_t n
 
 	if ((rc = store__is_merged(s, p->id)) != 0)
 		return rc > 0 ? 0 : rc;
+	/* An erased person never comes back, whoever offers the profile. */
+	if ((rc = store__tombstoned(s, p->id)) != 0) {
+		if (rc > 0) {
+			s->tombstone_refusals++;
+			rg_warn(STORE_COMP, "profile_refused", "profile=%s reason=erased", p->id);
+		}
+		return rc > 0 ? 0 : rc;
+	}
 	n = store__seal_profile(s, p->id, p->body, p->body_len, s->psealed, sizeof s->psealed);
 	if (n < 0)
 		return n;
@@ -126,6 +132,14 @@ static int put_profile(struct store *s, const struct store_profile *p, int64_t n
 	sqlite3_bind_int64(st, 2, now);
 	if ((rc = store__step_done(s, st, "profile_put")) < 0)
 		return rc;
+	if (s->snap_active) {
+		if ((rc = store__prepare(s, "INSERT OR IGNORE INTO snapshot_ids(id) VALUES (?1)",
+					 &st)) < 0)
+			return rc;
+		sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
+		if ((rc = store__step_done(s, st, "profile_put")) < 0)
+			return rc;
+	}
 	for (size_t i = 0; i < p->n_idents; i++)
 		if ((rc = store__identifier_put(s, p->idents[i].token, p->idents[i].type, p->id,
 						now)) < 0)
@@ -153,7 +167,7 @@ static int load_locked(struct store *s, const struct store_profile *p, size_t n,
 	if ((rc = store__seen_write(s)) < 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
-		if ((rc = put_profile(s, &p[i], now)) < 0)
+		if ((rc = store__profile_put(s, &p[i], now)) < 0)
 			goto fail;
 		written += rc;
 	}
@@ -229,6 +243,7 @@ int store_profile_remove(struct store *s, const char *id)
 	}
 	if ((rc = store__commit(s, "profile_remove")) == 0) {
 		store__seen_clear(s);
+		rg_db_scrub_wal(s->db, STORE_COMP);
 		rc = r;
 		rg_info(STORE_COMP, "profile_removed", "profile=%s cached=%d", id, r);
 	}

@@ -140,9 +140,44 @@ static const char v2_sql[] =
 	"  updated_ms INTEGER NOT NULL"
 	") WITHOUT ROWID;";
 
+static const char v3_sql[] =
+	/* Replication from the gateway (replica.c, docs/replication.md).
+	 * Erased profile ids: kept, so a later delta or lookup answer for one
+	 * is refused; seq is the gateway's seq of the erasure. */
+	"CREATE TABLE tombstones("
+	"  id TEXT PRIMARY KEY,"
+	"  seq INTEGER NOT NULL,"
+	"  erased_ms INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+
+	/* One row: how far this cache is current with the gateway (cursor, in
+	 * the gateway's seq), the gateway's newest seq and as_of as last heard,
+	 * and a snapshot being fetched (snapshot = its id, 0: none; resumed
+	 * after snapshot_after). */
+	"CREATE TABLE sync_state("
+	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  cursor INTEGER NOT NULL CHECK (cursor >= 0),"
+	"  latest INTEGER NOT NULL,"
+	"  as_of_ms INTEGER NOT NULL,"
+	"  snapshot INTEGER NOT NULL,"
+	"  snapshot_seq INTEGER NOT NULL,"
+	"  snapshot_after TEXT NOT NULL,"
+	"  snapshot_as_of_ms INTEGER NOT NULL,"
+	"  updated_ms INTEGER NOT NULL"
+	");"
+	"INSERT INTO sync_state VALUES (1, 0, 0, 0, 0, 0, '', 0, 0);"
+
+	/* The profile ids the snapshot being fetched has delivered so far (and
+	 * profiles a lookup cached meanwhile): at its last chunk every cached
+	 * profile not listed here is deleted, then the table is emptied. */
+	"CREATE TABLE snapshot_ids("
+	"  id TEXT PRIMARY KEY"
+	") WITHOUT ROWID;";
+
 static const struct rg_migration migrations[] = {
 	{1, "device store: profiles, identifiers, merges, outbox", v1_sql, NULL},
 	{2, "identifier state: app-token nonces, TOTP secrets and steps", v2_sql, NULL},
+	{3, "replication: tombstones, sync cursor, snapshot progress", v3_sql, NULL},
 };
 
 int store__migrate(struct store *s)

@@ -123,6 +123,22 @@ int store__prepare(struct store *s, const char *sql, sqlite3_stmt **st)
 	return rc < 0 ? store__db_fail(s, "prepare", rc) : 0;
 }
 
+int store__exists(struct store *s, const char *sql, const char *arg, const char *what)
+{
+	sqlite3_stmt *st;
+	int rc = store__prepare(s, sql, &st);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return store__db_fail(s, what, rg_db_err(rc) ? rg_db_err(rc) : RG_ERR_DB);
+}
+
 int store__step_done(struct store *s, sqlite3_stmt *st, const char *what)
 {
 	int rc = sqlite3_step(st);
@@ -331,8 +347,12 @@ int store_open(const struct store_config *cfg, struct store **out)
 	}
 	snprintf(sql, sizeof sql, "PRAGMA cache_size = -%d",
 		 cfg->cache_kib ? cfg->cache_kib : DEFAULT_CACHE_KIB);
-	if ((rc = rg_db_exec(s->db, sql)) < 0 || (rc = store__migrate(s)) < 0 ||
+	/* Deleted rows (an erasure, an eviction) are zeroed in the file, not
+	 * left in free pages. */
+	if ((rc = rg_db_exec(s->db, sql)) < 0 ||
+	    (rc = rg_db_exec(s->db, "PRAGMA secure_delete = ON")) < 0 || (rc = store__migrate(s)) < 0 ||
 	    (rc = key_check(s)) < 0 || (rc = hlc_restore(s)) < 0 ||
+	    (rc = store__sync_load(s)) < 0 ||
 	    (rc = store__counters(s, &np, &nb, &ni, &no)) < 0) {
 		rg_error(STORE_COMP, "open_failed", "path=%s error=%s",
 			 rg_log_quote(q, sizeof q, cfg->path), rg_errname(rc));

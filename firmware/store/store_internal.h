@@ -49,6 +49,10 @@ struct store {
 	int64_t seen_since_ns; /* monotonic time the oldest pending value was noted */
 	int64_t seen_retry_ns; /* after a failed flush: not before this */
 	int64_t evicted;
+	/* a snapshot is being fetched (sync_state.snapshot != 0): profiles
+	 * written meanwhile are noted in snapshot_ids so its sweep keeps them */
+	bool snap_active;
+	int64_t tombstone_refusals; /* profile writes refused for an erased id, since open */
 	/* scratch for sealing profile bodies under the lock */
 	uint8_t psealed[STORE_BODY_MAX + RG_AEAD_OVERHEAD];
 	/* scratch for sealing/opening outbox bodies under the lock */
@@ -66,6 +70,8 @@ int store__json_object(const char *text, size_t len, size_t max);
 int store__prepare(struct store *s, const char *sql, sqlite3_stmt **st);
 /* Log a database failure of `what` and return rc. */
 int store__db_fail(struct store *s, const char *what, int rc);
+/* Whether sql (one text parameter, arg) returns a row: 1, 0, or an error. */
+int store__exists(struct store *s, const char *sql, const char *arg, const char *what);
 /* Step a statement that returns no row (or ignores it) and reset it. */
 int store__step_done(struct store *s, sqlite3_stmt *st, const char *what);
 int store__begin(struct store *s, const char *what);
@@ -99,11 +105,23 @@ int store__profile_read(struct store *s, const char *id, char *buf, size_t cap,
 int store__profile_delete(struct store *s, const char *id);
 int store__identifier_put(struct store *s, const uint8_t *token, const char *type,
 			  const char *profile_id, int64_t now);
+/* Write one checked profile inside the open transaction: 1 written, 0 not
+ * newer, merged away or erased (a tombstone). Its identifiers are added or
+ * re-pointed; none is removed. */
+int store__profile_put(struct store *s, const struct store_profile *p, int64_t now);
 
 /* merges.c */
 /* Follow merges; out gets the final id. Returns hops, RG_ERR_RANGE past the bound. */
 int store__resolve(struct store *s, const char *id, char out[STORE_ID_MAX + 1]);
 int store__is_merged(struct store *s, const char *id);
+/* store_merge_record's work inside the caller's transaction. */
+int store__merge(struct store *s, const char *old_id, const char *new_id);
+
+/* replica.c */
+/* 1 if id has a tombstone (was erased), 0 if not. */
+int store__tombstoned(struct store *s, const char *id);
+/* Load snap_active from sync_state (at open). */
+int store__sync_load(struct store *s);
 
 /* evict.c */
 /* Evict least-recently-seen, unpinned profiles (never keep_id) until both

@@ -31,7 +31,7 @@ int fx_setup(void **state)
 	if (!mkdtemp(fx.dir))
 		return -1;
 	snprintf(fx.path, sizeof fx.path, "%s/device.db", fx.dir);
-	rg_log_set_level(RG_LOG_OFF);
+	rg_log_set_level(getenv("FX_LOG") ? RG_LOG_DEBUG : RG_LOG_OFF);
 	rg_clock_manual_init(&fx.clock, FX_T0);
 	for (size_t i = 0; i < sizeof fx.key; i++)
 		fx.key[i] = (uint8_t)(0xa0 + i);

@@ -29,9 +29,9 @@ static void migrations_from_empty_create_the_schema_in_wal(void **state)
 	sqlite3 *db;
 	(void)state;
 	s = fx_open();
-	assert_int_equal(store_schema_version(s), 2);
+	assert_int_equal(store_schema_version(s), 3);
 	struct store_stats st = fx_stats(s);
-	assert_int_equal(st.schema_version, 2);
+	assert_int_equal(st.schema_version, 3);
 	assert_int_equal(st.profiles, 0);
 	assert_int_equal(st.outbox, 0);
 	assert_int_equal(st.outbox_oldest_age_ms, -1);
@@ -39,7 +39,7 @@ static void migrations_from_empty_create_the_schema_in_wal(void **state)
 	store_close(s);
 
 	db = fx_raw();
-	assert_int_equal(fx_int(db, "PRAGMA user_version"), 2);
+	assert_int_equal(fx_int(db, "PRAGMA user_version"), 3);
 	const char *tables[] = {"meta",
 				"counters",
 				"profiles",
@@ -52,7 +52,10 @@ static void migrations_from_empty_create_the_schema_in_wal(void **state)
 				"outbox_by_profile",
 				"ident_replay",
 				"ident_replay_by_forget",
-				"ident_totp"};
+				"ident_totp",
+				"tombstones",
+				"sync_state",
+				"snapshot_ids"};
 	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
 		assert_int_equal(has_table(db, tables[i]), 1);
 	sqlite3_stmt *q;
@@ -72,7 +75,7 @@ static void reopen_keeps_data_and_does_not_migrate_again(void **state)
 	assert_int_equal(fx_put(s, "p-1", 1, "Ada Lovelace", "1000001"), 1);
 	store_close(s);
 	s = fx_open();
-	assert_int_equal(store_schema_version(s), 2);
+	assert_int_equal(store_schema_version(s), 3);
 	assert_int_equal(fx_identify(s, "1000001", id, NULL, 0), 1);
 	assert_string_equal(id, "p-1");
 	store_close(s);

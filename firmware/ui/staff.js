@@ -21,6 +21,11 @@ function showApp() { $("login").classList.add("hidden"); $("app").classList.remo
 
 function cell(tr, text) { const td = document.createElement("td"); td.textContent = text; tr.appendChild(td); }
 
+function hhmm(ms) {
+  const d = new Date(ms);
+  return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
+}
+
 function render(p) {
   current = p;
   $("profile").classList.remove("hidden");
@@ -29,6 +34,13 @@ function render(p) {
   $("p-points").textContent = (p.points ?? 0) + " points";
   $("p-home").textContent = p.home_store || "-";
   $("p-nba").textContent = p.next_best_action || "";
+  // Freshness (docs/device-api.md): as of the last page from the gateway, or
+  // of the cached profile; and this device's interactions central lacks yet.
+  const f = p.freshness || {};
+  $("p-asof").textContent = f.as_of ? "points as of " + hhmm(f.as_of) : "points as of: unknown";
+  const n = f.unsynced || 0;
+  $("p-unsynced").textContent = n === 0 ? "all interactions synced"
+    : n + (n === 1 ? " interaction" : " interactions") + " not yet synced";
   $("p-lang").textContent = p.language || "-";
   $("p-public").textContent = p.consent && p.consent.show_in_public ? "yes" : "no";
   const eps = $("p-episodes"); eps.replaceChildren();
@@ -47,6 +59,9 @@ function render(p) {
   for (const i of p.interactions || []) {
     const tr = document.createElement("tr");
     cell(tr, i.at || ""); cell(tr, i.channel || ""); cell(tr, i.summary || i.kind || "");
+    // this device's own interactions: synced once central acknowledged them
+    cell(tr, i.synced === true ? "synced" : i.synced === false ? "not yet synced" : "");
+    if (i.synced === false) tr.classList.add("unsynced");
     its.appendChild(tr);
   }
   $("link-box").classList.toggle("hidden", !lastUnknownScan);
@@ -88,6 +103,12 @@ $("note-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   if (current && await act("POST", "/profiles/" + encodeURIComponent(current.id) + "/notes", { text: $("note").value }))
     $("note").value = "";
+});
+$("redeem-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  if (current && await act("POST", "/profiles/" + encodeURIComponent(current.id) + "/points/redeem",
+                           { points: Number($("redeem-points").value), reason: $("redeem-reason").value }))
+    { $("redeem-points").value = ""; $("redeem-reason").value = ""; }
 });
 $("episode-form").addEventListener("submit", async (e) => {
   e.preventDefault();

@@ -17,7 +17,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/crypto.h"
+#include "common/delta.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mqtt.h"
@@ -42,6 +44,14 @@ struct lookup_slot {
 	int err; /* LK_ERROR: RG_ERR_TOOBIG */
 };
 
+/* A replication request waiting for its answer (uplink_pull). */
+struct pull_slot {
+	bool waiting, answered;
+	uint8_t corr[UPLINK_CORR_LEN];
+	char *answer; /* malloc'd copy of the payload, NUL-terminated */
+	size_t len;
+};
+
 struct uplink {
 	char device[RG_WIRE_ID_MAX + 1], store_id[RG_WIRE_STORE_MAX + 1];
 	struct store *store;
@@ -51,9 +61,12 @@ struct uplink {
 	struct rg_mqtt *mq;
 	char topic_up[RG_LANE__COUNT][TOPIC_MAX], topic_req[TOPIC_MAX], topic_resp[TOPIC_MAX],
 	    topic_status[TOPIC_MAX], topic_down[TOPIC_MAX], prefix_down[TOPIC_MAX],
-	    topic_cfg_store[TOPIC_MAX], topic_cfg_dev[TOPIC_MAX];
+	    topic_cfg_store[TOPIC_MAX], topic_cfg_dev[TOPIC_MAX], topic_notice[TOPIC_MAX];
 	void (*on_config)(void *ctx, int scope, const char *topic, const void *payload, size_t len);
 	void *config_ctx;
+	void (*on_notice)(void *ctx, int64_t latest);
+	void (*on_online)(void *ctx);
+	void *replica_ctx;
 
 	/* the sender's own (no lock) */
 	pthread_t sender;
@@ -65,13 +78,17 @@ struct uplink {
 	pthread_cond_t cv;    /* the sender's wake-up */
 	pthread_cond_t lk_cv; /* lookup answers */
 	bool stop, wake, connected;
+	bool pulls_cancelled; /* uplink_pull_cancel */
 	struct uplink_batch *track[UPLINK_TRACK_MAX]; /* awaiting central's ack */
 	size_t n_track;
 	int64_t pause_until_ms; /* after spool_full: no publishing before this */
 	int full_streak;
 	struct lookup_slot lookups[UPLINK_LOOKUP_MAX];
+	struct pull_slot pulls[UPLINK_PULL_MAX];
 	struct uplink_status st;
 	char *config_report; /* the "config" member of the status, JSON text, or NULL */
+	bool has_replica;    /* the "replica" member of the status: */
+	int64_t rep_cursor, rep_latest, rep_as_of;
 	pthread_mutex_t
 	    status_mu; /* one status publish at a time, so the newest is retained last */
 };
@@ -162,14 +179,19 @@ static void wake_locked(struct uplink *u)
  * {"online":false}. Any thread; status_mu keeps publishes in order. */
 static void publish_status(struct uplink *u, bool online)
 {
-	char head[96], *buf = NULL;
+	char head[224], *buf = NULL;
 	int n, rows = online ? store_outbox_count(u->store) : 0;
 
 	pthread_mutex_lock(&u->status_mu);
 	if (online) {
+		pthread_mutex_lock(&u->mu);
 		n = snprintf(head, sizeof head, "{\"online\":true,\"outbox\":%d",
 			     rows < 0 ? 0 : rows);
-		pthread_mutex_lock(&u->mu);
+		if (u->has_replica)
+			n += snprintf(head + n, sizeof head - (size_t)n,
+				      ",\"replica\":{\"cursor\":%lld,\"latest\":%lld,\"as_of\":%lld}",
+				      (long long)u->rep_cursor, (long long)u->rep_latest,
+				      (long long)u->rep_as_of);
 		size_t rl = u->config_report ? strlen(u->config_report) : 0;
 		if ((buf = malloc((size_t)n + rl + 16))) {
 			if (rl)
@@ -207,6 +229,8 @@ static void on_connect(void *ctx, bool session_present)
 	if (u->on_config && (rg_mqtt_subscribe(u->mq, u->topic_cfg_store, 0) < 0 ||
 			     rg_mqtt_subscribe(u->mq, u->topic_cfg_dev, 0) < 0))
 		rg_warn(COMP, "subscribe_failed", "filter=%s", u->topic_cfg_store);
+	if (u->on_notice && rg_mqtt_subscribe(u->mq, u->topic_notice, 1) < 0)
+		rg_warn(COMP, "subscribe_failed", "filter=%s", u->topic_notice);
 	publish_status(u, true);
 	pthread_mutex_lock(&u->mu);
 	u->connected = true;
@@ -219,6 +243,8 @@ static void on_connect(void *ctx, bool session_present)
 		u->n_track);
 	wake_locked(u);
 	pthread_mutex_unlock(&u->mu);
+	if (u->on_online)
+		u->on_online(u->replica_ctx);
 }
 
 static void on_disconnect(void *ctx, int reason)
@@ -354,6 +380,51 @@ static void handle_ack(struct uplink *u, const char *buf, size_t len)
 	rg_wire_ack_free(&a);
 }
 
+/* An answer to a waiting uplink_pull: copy it and wake the caller. Returns
+ * whether the correlation data was a pull's. */
+static bool handle_pull_answer(struct uplink *u, const struct rg_mqtt_msg *m)
+{
+	bool mine = false;
+	pthread_mutex_lock(&u->mu);
+	for (size_t i = 0; i < UPLINK_PULL_MAX && !mine; i++) {
+		struct pull_slot *p = &u->pulls[i];
+		if (!p->waiting || p->answered || memcmp(p->corr, m->corr, UPLINK_CORR_LEN))
+			continue;
+		mine = true;
+		if (m->len > DELTA_PAGE_MAX + 1024 || !(p->answer = malloc(m->len + 1))) {
+			rg_warn(COMP, "pull_answer_dropped", "bytes=%zu max=%d", m->len,
+				DELTA_PAGE_MAX);
+			continue; /* the caller times out and asks again */
+		}
+		memcpy(p->answer, m->payload, m->len);
+		p->answer[m->len] = '\0';
+		p->len = m->len;
+		p->answered = true;
+		u->st.pulls++;
+		pthread_cond_broadcast(&u->lk_cv);
+	}
+	pthread_mutex_unlock(&u->mu);
+	return mine;
+}
+
+static void handle_notice(struct uplink *u, const struct rg_mqtt_msg *m)
+{
+	int64_t latest = 0;
+	int rc = delta_notice_parse(m->payload, m->len, &latest);
+	pthread_mutex_lock(&u->mu);
+	if (rc < 0)
+		u->st.notices_invalid++;
+	else
+		u->st.notices++;
+	pthread_mutex_unlock(&u->mu);
+	if (rc < 0) {
+		rg_warn(COMP, "notice_invalid", "bytes=%zu error=%s", m->len, rg_errname(rc));
+		return;
+	}
+	rg_debug(COMP, "notice", "latest=%lld", (long long)latest);
+	u->on_notice(u->replica_ctx, latest);
+}
+
 static void handle_resp(struct uplink *u, const struct rg_mqtt_msg *m)
 {
 	char err[RG_WIRE_ERR_MAX], q[RG_WIRE_ERR_MAX + 8];
@@ -361,6 +432,20 @@ static void handle_resp(struct uplink *u, const struct rg_mqtt_msg *m)
 	int rc;
 	if (!m->corr || m->corr_len != UPLINK_CORR_LEN) {
 		rg_warn(COMP, "resp_invalid", "error=\"no or wrong correlation data\"");
+		return;
+	}
+	if (handle_pull_answer(u, m))
+		return;
+	pthread_mutex_lock(&u->mu);
+	bool lookup_waits = false;
+	for (size_t i = 0; i < UPLINK_LOOKUP_MAX && !lookup_waits; i++)
+		lookup_waits = u->lookups[i].state == LK_WAITING &&
+			       !memcmp(u->lookups[i].corr, m->corr, UPLINK_CORR_LEN);
+	if (!lookup_waits)
+		u->st.responses_unexpected++;
+	pthread_mutex_unlock(&u->mu);
+	if (!lookup_waits) {
+		rg_info(COMP, "response_unexpected", "bytes=%zu", m->len);
 		return;
 	}
 	if (!(tmp = malloc(UPLINK_PROFILE_MAX)))
@@ -400,6 +485,10 @@ static void on_message(void *ctx, const struct rg_mqtt_msg *m)
 	const char *what;
 	char q[80];
 
+	if (u->on_notice && !strcmp(m->topic, u->topic_notice)) {
+		handle_notice(u, m);
+		return;
+	}
 	if (strncmp(m->topic, u->prefix_down, pl)) {
 		int scope =
 		    u->on_config ? uplink__config_topic(u->store_id, u->device, m->topic) : -1;
@@ -640,13 +729,7 @@ static void *sender_main(void *arg)
 				next = u->pause_until_ms;
 			int64_t ms = next - now > 0 ? next - now : 1;
 			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += ms / 1000;
-			ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			rg_deadline_ms(&ts, ms);
 			pthread_cond_timedwait(&u->cv, &u->mu, &ts);
 		}
 		u->wake = false;
@@ -694,6 +777,8 @@ static int topic(char *buf, const char *store, const char *dev, const char *tail
 static void uplink_free(struct uplink *u)
 {
 	rg_mqtt_free(u->mq);
+	for (size_t i = 0; i < UPLINK_PULL_MAX; i++)
+		free(u->pulls[i].answer);
 	for (size_t i = 0; i < u->n_track; i++)
 		free(u->track[i]);
 	pthread_cond_destroy(&u->lk_cv);
@@ -736,6 +821,9 @@ int uplink_start(const struct uplink_config *cfg, struct uplink **out)
 	pthread_mutex_init(&u->status_mu, NULL);
 	u->on_config = cfg->on_config;
 	u->config_ctx = cfg->config_ctx;
+	u->on_notice = cfg->on_notice;
+	u->on_online = cfg->on_online;
+	u->replica_ctx = cfg->replica_ctx;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&u->cv, &ca);
@@ -755,6 +843,8 @@ int uplink_start(const struct uplink_config *cfg, struct uplink **out)
 	    topic(u->prefix_down, u->store_id, u->device, "down/") ||
 	    topic(u->topic_cfg_dev, u->store_id, u->device, "config") ||
 	    snprintf(u->topic_cfg_store, TOPIC_MAX, "rg/v1/s/%s/config/#", u->store_id) >=
+		TOPIC_MAX ||
+	    snprintf(u->topic_notice, TOPIC_MAX, "rg/v1/s/%s/down/changes", u->store_id) >=
 		TOPIC_MAX) {
 		uplink_free(u);
 		return bad("topic too long");
@@ -955,4 +1045,90 @@ int uplink_lookup(struct uplink *u, const uint8_t token[32], int timeout_ms, cha
 	if (rc == RG_ERR_TIMEOUT)
 		rg_info(COMP, "lookup_timeout", "timeout_ms=%d", timeout_ms);
 	return rc;
+}
+
+int uplink_pull(struct uplink *u, const char *op, const char *req, size_t req_len,
+		int timeout_ms, char **out, size_t *len)
+{
+	struct pull_slot *p = NULL;
+	char topic_req[TOPIC_MAX];
+	struct timespec ts;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (len)
+		*len = 0;
+	if (!u || !op || (strcmp(op, "changes") && strcmp(op, "snapshot")) || !req || !req_len ||
+	    req_len > DELTA_REQUEST_MAX || !out || !len || timeout_ms <= 0)
+		return RG_ERR_INVAL;
+	snprintf(topic_req, sizeof topic_req, "%.*s%s",
+		 (int)(strlen(u->topic_req) - strlen("lookup")), u->topic_req, op);
+	pthread_mutex_lock(&u->mu);
+	if (u->stop || u->pulls_cancelled || !u->connected) {
+		pthread_mutex_unlock(&u->mu);
+		return RG_ERR_CLOSED;
+	}
+	for (size_t i = 0; i < UPLINK_PULL_MAX && !p; i++)
+		if (!u->pulls[i].waiting)
+			p = &u->pulls[i];
+	if (!p) {
+		pthread_mutex_unlock(&u->mu);
+		return RG_ERR_BUSY;
+	}
+	*p = (struct pull_slot){.waiting = true};
+	rg_random(p->corr, sizeof p->corr);
+	rc = rg_mqtt_request(u->mq, topic_req, req, req_len, u->topic_resp, p->corr,
+			     sizeof p->corr, NULL);
+	if (rc < 0) {
+		*p = (struct pull_slot){0};
+		pthread_mutex_unlock(&u->mu);
+		return rc;
+	}
+	int64_t end = mono_real_ms() + timeout_ms;
+	ts.tv_sec = (time_t)(end / 1000);
+	ts.tv_nsec = (long)(end % 1000) * 1000000L;
+	while (!p->answered && !u->stop && !u->pulls_cancelled)
+		if (pthread_cond_timedwait(&u->lk_cv, &u->mu, &ts) == ETIMEDOUT)
+			break;
+	if (p->answered) {
+		*out = p->answer;
+		*len = p->len;
+		rc = 0;
+	} else {
+		free(p->answer);
+		rc = u->stop || u->pulls_cancelled ? RG_ERR_CLOSED : RG_ERR_TIMEOUT;
+	}
+	*p = (struct pull_slot){0};
+	pthread_mutex_unlock(&u->mu);
+	if (rc == RG_ERR_TIMEOUT)
+		rg_info(COMP, "pull_timeout", "op=%s timeout_ms=%d", op, timeout_ms);
+	return rc;
+}
+
+void uplink_pull_cancel(struct uplink *u)
+{
+	if (!u)
+		return;
+	pthread_mutex_lock(&u->mu);
+	u->pulls_cancelled = true;
+	pthread_cond_broadcast(&u->lk_cv);
+	pthread_mutex_unlock(&u->mu);
+}
+
+void uplink_set_replica(struct uplink *u, int64_t cursor, int64_t latest, int64_t as_of_ms)
+{
+	if (!u)
+		return;
+	pthread_mutex_lock(&u->mu);
+	bool changed = !u->has_replica || u->rep_cursor != cursor || u->rep_latest != latest ||
+		       u->rep_as_of != as_of_ms;
+	u->has_replica = true;
+	u->rep_cursor = cursor;
+	u->rep_latest = latest;
+	u->rep_as_of = as_of_ms;
+	bool stopping = u->stop;
+	pthread_mutex_unlock(&u->mu);
+	if (changed && !stopping && rg_mqtt_connected(u->mq))
+		publish_status(u, true);
 }

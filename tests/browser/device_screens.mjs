@@ -392,6 +392,17 @@ async function staffFlow(browser, hh, customer, pageErrors) {
 	const firstRow = await page.evaluate(() => { const r = document.querySelector("#p-interactions tr"); return r ? r.textContent : ""; });
 	check("staff: the note is first in the profile's recent interactions", firstRow.includes(note), firstRow);
 	await shot(page, "staff-note-saved.png");
+
+	// Redeem points at the till: the balance on screen drops at once.
+	const pointsBefore = parseInt((await page.textContent("#p-points")) || "0", 10);
+	must(`staff: ${customer.id} has points to redeem`, pointsBefore >= 1, String(pointsBefore));
+	await page.fill("#redeem-points", "1");
+	await page.fill("#redeem-reason", "browser test voucher");
+	await page.evaluate(() => { document.getElementById("action-status").textContent = ""; });
+	await page.click("#redeem-form button");
+	await page.waitForFunction(() => /^Saved \(|failed|error/i.test(document.getElementById("action-status").textContent));
+	const after = parseInt((await page.textContent("#p-points")) || "0", 10);
+	check("staff: redeeming 1 point lowers the balance on screen by 1", after === pointsBefore - 1, `${pointsBefore} -> ${after}`);
 	await page.context().close();
 
 	const rows = await readOutbox(hh.config);
@@ -404,6 +415,10 @@ async function staffFlow(browser, hh, customer, pageErrors) {
 		const body = notes[0].body || {};
 		check("staff: the outbox row carries the note text", body.text === note, JSON.stringify(body));
 	}
+	const redeemed = rows.filter((r) => r.kind === "points_redeemed" && r.profile === customer.id);
+	check(`staff: the outbox has a points_redeemed row of 1 point for ${customer.id}`,
+		redeemed.length === 1 && (redeemed[0].body || {}).points === 1,
+		JSON.stringify(redeemed.map((r) => r.body)));
 }
 
 // ---- main ----

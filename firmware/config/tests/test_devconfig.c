@@ -163,6 +163,7 @@ static void every_optional_key_has_its_default(void **state)
 	assert_int_equal(c.uplink.batch_max, 100);
 	assert_int_equal(c.uplink.resend_ms, 30000);
 	assert_int_equal(c.uplink.lookup_timeout_ms, 1500);
+	assert_int_equal(c.uplink.pull_ms, 60000);
 }
 
 struct bad_case {
@@ -218,6 +219,9 @@ static void each_kind_of_error_names_its_key(void **state)
 	    {BASE ",\"uplink\":{\"host\":\"g\",\"ca_file\":\"a\",\"cert_file\":\"b\","
 		  "\"key_file\":\"c\",\"lookup_timeout_ms\":-1}}",
 	     "uplink.lookup_timeout_ms: must be 0.."},
+	    {BASE ",\"uplink\":{\"host\":\"g\",\"ca_file\":\"a\",\"cert_file\":\"b\","
+		  "\"key_file\":\"c\",\"pull_ms\":999}}",
+	     "uplink.pull_ms: must be 1000..86400000"},
 	    {BASE ",\"uplink\":{\"host\":\"g\",\"ca_file\":\"a\",\"cert_file\":\"b\","
 		  "\"key_file\":\"c\",\"port\":0}}",
 	     "uplink.port: must be 1..65535"},

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "common/delta.h"
 #include "common/err.h"
 #include "common/ident_token.h"
 #include "common/ident_totp.h"
@@ -286,6 +287,62 @@ static void staff_note_is_recorded_before_201(void **state)
 	assert_int_equal(store_outbox_count(E.s), 1);
 }
 
+/* Freshness: "as of" from the cached profile until a page is applied, then
+ * the page's as_of; this device's unsynced interactions counted; its own
+ * note marked synced only once central acknowledged it. */
+static void staff_profile_says_how_fresh_it_is(void **state)
+{
+	(void)state;
+	cJSON *j;
+	struct rg_uuid u;
+	assert_int_equal(call("GET", "/profiles/p-anna", NULL, true, &j), 200);
+	cJSON *f = cJSON_GetObjectItem(j, "freshness");
+	assert_non_null(f);
+	assert_string_equal(cJSON_GetObjectItem(f, "source")->valuestring, "profile");
+	assert_int_equal(cJSON_GetObjectItem(f, "unsynced")->valueint, 0);
+	cJSON_Delete(j);
+
+	assert_int_equal(call("POST", "/profiles/p-anna/notes", "{\"text\":\"Call back\"}", true, &j),
+			 201);
+	char iid[RG_UUID_STR_LEN + 1];
+	snprintf(iid, sizeof iid, "%s", cJSON_GetObjectItem(j, "interaction")->valuestring);
+	cJSON_Delete(j);
+	struct delta_page pg = {.since = 0, .next = 4, .latest = 4, .as_of_ms = FX_T0 - 60000};
+	assert_int_equal(store_page_apply(E.s, &pg, NULL), 0);
+
+	assert_int_equal(call("GET", "/profiles/p-anna", NULL, true, &j), 200);
+	f = cJSON_GetObjectItem(j, "freshness");
+	assert_string_equal(cJSON_GetObjectItem(f, "source")->valuestring, "replica");
+	assert_true(cJSON_GetObjectItem(f, "as_of")->valuedouble == (double)(FX_T0 - 60000));
+	assert_int_equal(cJSON_GetObjectItem(f, "unsynced")->valueint, 1);
+	cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "interactions"), 0);
+	assert_string_equal(cJSON_GetObjectItem(first, "id")->valuestring, iid);
+	assert_false(cJSON_IsTrue(cJSON_GetObjectItem(first, "synced")));
+	assert_true(cJSON_IsBool(cJSON_GetObjectItem(first, "synced")));
+	/* an imported interaction is not this device's: no mark */
+	cJSON *second = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "interactions"), 1);
+	assert_null(cJSON_GetObjectItem(second, "synced"));
+	cJSON_Delete(j);
+
+	assert_int_equal(rg_uuid_parse(iid, &u), 0);
+	assert_int_equal(store_outbox_ack(E.s, &u, 1), 1);
+	assert_int_equal(call("GET", "/profiles/p-anna", NULL, true, &j), 200);
+	f = cJSON_GetObjectItem(j, "freshness");
+	assert_int_equal(cJSON_GetObjectItem(f, "unsynced")->valueint, 0);
+	first = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "interactions"), 0);
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(first, "synced")));
+	cJSON_Delete(j);
+
+	/* /metrics says where the replica is */
+	char *text = NULL;
+	size_t len = 0;
+	device_web_ops.metrics(E.d, &text, &len);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "regulars_replica_cursor 4\n"));
+	assert_non_null(strstr(text, "regulars_replica_lag 0\n"));
+	free(text);
+}
+
 static void staff_episode_open_and_resolve(void **state)
 {
 	(void)state;
@@ -348,6 +405,46 @@ static void staff_consent_changes_the_kiosk_view(void **state)
 	struct rows rs = outbox();
 	assert_int_equal(rs.kind[0], RG_KIND_CONSENT_CHANGED);
 	assert_non_null(strstr(rs.body[0], "\"show_in_public\":[]"));
+}
+
+/* The points a GET of the profile shows. */
+static long profile_points(const char *path)
+{
+	cJSON *j = NULL;
+	assert_int_equal(call("GET", path, NULL, true, &j), 200);
+	const cJSON *p = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "profile"), "points");
+	if (!p)
+		p = cJSON_GetObjectItem(j, "points");
+	assert_true(cJSON_IsNumber(p));
+	long n = (long)p->valuedouble;
+	cJSON_Delete(j);
+	return n;
+}
+
+static void staff_redeem_points(void **state)
+{
+	(void)state;
+	long before = profile_points("/profiles/p-anna");
+	char body[96];
+	assert_true(before > 1);
+	/* More than the balance: refused, nothing recorded. */
+	snprintf(body, sizeof body, "{\"points\":%ld,\"reason\":\"voucher\"}", before + 1);
+	assert_int_equal(call("POST", "/profiles/p-anna/points/redeem", body, true, NULL), 409);
+	assert_int_equal(call("POST", "/profiles/p-anna/points/redeem", "{\"points\":0,\"reason\":\"x\"}",
+			      true, NULL),
+			 400);
+	assert_int_equal(call("POST", "/profiles/p-anna/points/redeem", "{\"points\":1}", true, NULL),
+			 400);
+	assert_int_equal(store_outbox_count(E.s), 0);
+	assert_int_equal(call("POST", "/profiles/p-anna/points/redeem",
+			      "{\"points\":1,\"reason\":\"coffee voucher\"}", true, NULL),
+			 201);
+	assert_int_equal(profile_points("/profiles/p-anna"), before - 1);
+	struct rows rs = outbox();
+	assert_int_equal(rs.n, 1);
+	assert_int_equal(rs.kind[0], RG_KIND_POINTS_REDEEMED);
+	assert_non_null(strstr(rs.body[0], "\"points\":1"));
+	assert_non_null(strstr(rs.body[0], "coffee voucher"));
 }
 
 static void staff_outbox_listing(void **state)
@@ -521,10 +618,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(staff_episode_open_and_resolve, setup, teardown),
 		cmocka_unit_test_setup_teardown(staff_links_unknown_card, setup, teardown),
 		cmocka_unit_test_setup_teardown(staff_consent_changes_the_kiosk_view, setup, teardown),
+		cmocka_unit_test_setup_teardown(staff_redeem_points, setup, teardown),
 		cmocka_unit_test_setup_teardown(staff_outbox_listing, setup, teardown),
 		cmocka_unit_test_setup_teardown(pushed_greeting_and_privacy_show_on_the_next_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(lowered_cache_limit_evicts_now, setup, teardown),
 		cmocka_unit_test_setup_teardown(kiosk_sleeps_outside_opening_hours, setup, teardown),
+		cmocka_unit_test_setup_teardown(staff_profile_says_how_fresh_it_is, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -98,6 +98,7 @@ struct devcfg {
 		int batch_max;			/* items per batch, default 100, 1..500 */
 		int resend_ms;			/* resend unacknowledged rows after, default 30000 */
 		int lookup_timeout_ms;		/* remote lookup on a local miss, default 1500, 0 = off */
+		int pull_ms;			/* pull changes at least this often, default 60000 */
 	} uplink;
 };
 

@@ -212,6 +212,71 @@ int store_outbox_count(struct store *s);
  * bad value (nothing changed), or a database error (limits unchanged). */
 int store_set_limits(struct store *s, int64_t max_profiles, int64_t max_bytes);
 
+/* ---- replication from the gateway (docs/replication.md, "Device") ---- */
+
+struct delta_page;  /* common/delta.h */
+struct delta_chunk; /* common/delta.h */
+
+/* How current the cache is with the gateway (table sync_state). */
+struct store_sync {
+	int64_t cursor;	  /* the gateway's seq the cache is current to; 0: nothing yet */
+	int64_t latest;	  /* the gateway's newest seq, as the last page or chunk said */
+	int64_t as_of_ms; /* that page's as_of (wall ms); 0: nothing applied yet */
+	int64_t snapshot; /* a snapshot being fetched: its id; 0: none */
+	int64_t snapshot_seq;
+	char snapshot_after[STORE_ID_MAX + 1]; /* resume after this profile id */
+	int64_t tombstones;		       /* erased ids remembered */
+};
+int store_sync_get(struct store *s, struct store_sync *out);
+
+/* What applying a page or chunk did. */
+struct store_apply_stats {
+	int written;	    /* profiles written */
+	int stale;	    /* profile states not newer than the cached one, or of a merged-away id */
+	int tombstoned;	    /* profile states for an erased id: ignored */
+	int too_big;	    /* bodies larger than the cache's max_bytes: skipped */
+	int merges;	    /* redirects recorded */
+	int unmerges;	    /* redirects removed */
+	int erases;	    /* tombstones written */
+	int idents_removed; /* identifiers no longer in their profile's set */
+	int swept;	    /* snapshot done: cached profiles it did not include */
+	int evicted;
+};
+
+/* Apply one "changes" page in ONE transaction, then set the cursor to
+ * p->next: profile -> upsert with its complete identifier set (the
+ * profile's other identifiers are removed; the (version, hlc) rule holds;
+ * an erased id is ignored and counted), merge -> store_merge_record's work,
+ * unmerge -> the redirect removed, erase -> the profile and its identifiers
+ * removed and a tombstone kept. Refused whole, nothing changed: RG_ERR_STATE
+ * when p->since is not the cursor or a snapshot is being fetched (or a merge
+ * would close a cycle), RG_ERR_INVAL for a snapshot_needed page,
+ * RG_ERR_PARSE for a change that does not hold (ids, types, bodies, seq
+ * order, next < since). st may be NULL. */
+int store_page_apply(struct store *s, const struct delta_page *p, struct store_apply_stats *st);
+/* Apply one snapshot chunk and its progress in ONE transaction. A chunk
+ * with after "" starts (or restarts) snapshot c->snapshot; any other must
+ * continue the one in progress exactly where it stopped (RG_ERR_STATE).
+ * On the last chunk (done) every cached profile the snapshot did not
+ * include is deleted and the cursor becomes c->seq. */
+int store_chunk_apply(struct store *s, const struct delta_chunk *c, struct store_apply_stats *st);
+/* Remove the redirect old_id -> new_id (central undid a merge). Returns 1
+ * if removed, 0 if there was none from old_id. RG_ERR_INVAL for bad ids. */
+int store_unmerge(struct store *s, const char *old_id, const char *new_id);
+/* Erase: remove the profile and its identifiers and keep a tombstone (seq
+ * is the gateway's seq of the erasure, 0 if none), in one transaction.
+ * Returns 1 if the profile was cached, 0 if not. */
+int store_erase(struct store *s, const char *id, int64_t seq);
+/* 1 if id was erased (a tombstone is kept), 0 if not. */
+int store_tombstoned(struct store *s, const char *id);
+
+/* ---- this device's interactions, for the handheld's freshness ---- */
+
+/* Outbox rows (not yet acknowledged by central) for profile_id. */
+int store_outbox_count_profile(struct store *s, const char *profile_id);
+/* 1 if the interaction is still in the outbox (not yet acknowledged), 0 if not. */
+int store_outbox_has(struct store *s, const struct rg_uuid *id);
+
 /* ---- stats (regularsctl device stats) ---- */
 
 struct store_stats {

@@ -53,6 +53,13 @@ struct uplink_config {
 	void (*on_config)(void *ctx, int scope, const char *topic, const void *payload,
 			  size_t len);
 	void *config_ctx;
+	/* Optional: replication (docs/replication.md). When on_notice is set
+	 * the uplink subscribes to the store-wide rg/v1/s/<store>/down/changes
+	 * (QoS 1) and calls it with the notice's latest; on_online is called
+	 * after every (re)connect. Both run on the MQTT thread: do not block. */
+	void (*on_notice)(void *ctx, int64_t latest);
+	void (*on_online)(void *ctx);
+	void *replica_ctx;
 };
 
 /* Validate cfg and start the MQTT client and the sender thread (returns at
@@ -90,6 +97,10 @@ struct uplink_status {
 	int64_t acks_invalid;	  /* acks, receipts, answers refused (malformed / not ours) */
 	int64_t last_ack_ms;	  /* wall ms of the last ack applied, 0 if none */
 	int64_t config_messages;  /* configuration messages handed to on_config */
+	int64_t notices;	  /* change notices handed to on_notice */
+	int64_t notices_invalid;  /* notices refused (malformed) */
+	int64_t pulls;		  /* replication requests answered */
+	int64_t responses_unexpected; /* answers whose correlation data matched no request */
 };
 void uplink_status_get(struct uplink *u, struct uplink_status *out);
 
@@ -101,6 +112,28 @@ void uplink_status_get(struct uplink *u, struct uplink_status *out);
  * answer came in time, RG_ERR_TOOBIG if cap is short, RG_ERR_BUSY when
  * UPLINK_LOOKUP_MAX lookups are already waiting. */
 int uplink_lookup(struct uplink *u, const uint8_t token[32], int timeout_ms, char *buf, size_t cap);
+
+#define UPLINK_PULL_MAX 2 /* replication requests waiting at once */
+
+/* A replication request (docs/replication.md): publish req (a "changes" or
+ * "snapshot" request, common/delta.h's delta_request_build) on
+ * rg/v1/s/<store>/d/<dev>/req/<op> (op "changes" or "snapshot") with the
+ * Response Topic .../down/resp and fresh correlation data, and wait up to
+ * timeout_ms for the answer. Returns 0 with the raw answer (malloc'd,
+ * NUL-terminated, *len bytes, the caller frees and parses it) in *out;
+ * RG_ERR_CLOSED offline or stopping, RG_ERR_TIMEOUT, RG_ERR_BUSY when
+ * UPLINK_PULL_MAX requests wait already, RG_ERR_INVAL for a bad op. */
+int uplink_pull(struct uplink *u, const char *op, const char *req, size_t req_len,
+		int timeout_ms, char **out, size_t *len);
+
+/* Make every uplink_pull waiting now, and every later one, return
+ * RG_ERR_CLOSED at once (the daemon stops its puller before the uplink). */
+void uplink_pull_cancel(struct uplink *u);
+
+/* The replica's position the retained status carries from now on as
+ * "replica":{"cursor":N,"latest":L,"as_of":ms}; published at once when it
+ * changed and the uplink is connected. */
+void uplink_set_replica(struct uplink *u, int64_t cursor, int64_t latest, int64_t as_of_ms);
 
 #ifdef __cplusplus
 }
