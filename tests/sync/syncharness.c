@@ -230,10 +230,29 @@ void sx_cloud_start(struct sx_world *w)
 	proc_spawn(&w->cloud, argv);
 }
 
+char **sx_args(int argc, char **argv, const char *usage_more)
+{
+	if (argc < 6) {
+		fprintf(stderr,
+			"usage: %s regulars-device regulars-gateway regulars-cloud regularsctl "
+			"UI-DIR%s\n",
+			argc ? argv[0] : "test", usage_more ? usage_more : "");
+		exit(2);
+	}
+	return argv;
+}
+
 void sx_gw_start(struct sx_world *w)
 {
 	const char *argv[] = {w->gateway_bin, "--config", w->gw_cfg, NULL};
 	proc_spawn(&w->gw, argv);
+}
+
+void sx_gw2_start(struct sx_world *w)
+{
+	assert_non_null(w->store2);
+	const char *argv[] = {w->gateway_bin, "--config", w->gw2_cfg, NULL};
+	proc_spawn(&w->gw2, argv);
 }
 
 void sx_wait_log_n(struct sx_world *w, const char *path, const char *needle, size_t n,
@@ -718,7 +737,7 @@ static void check_outbox_empty(struct sx_dev *d)
 	struct store_config sc = {.path = d->de.db,
 				  .key = d->de.store_key,
 				  .device_id = d->id,
-				  .store_id = SX_STORE};
+				  .store_id = d->store_id};
 	struct store *s = NULL;
 	struct store_stats st;
 	int rc = store_open(&sc, &s);
@@ -790,6 +809,8 @@ static void dev_setup(struct sx_world *w, struct sx_dev *d, const struct sx_dev_
 	d->w = w;
 	snprintf(d->id, sizeof d->id, "%s", o->id);
 	d->handheld = o->handheld;
+	d->store_id = o->store2 ? SX_STORE2 : SX_STORE;
+	assert_true(!o->store2 || w->store2);
 	d->lookup_timeout_ms = o->lookup_timeout_ms;
 	d->batch_max = o->batch_max ? o->batch_max : 100;
 	d->resend_ms = o->resend_ms ? o->resend_ms : 2000;
@@ -806,7 +827,6 @@ static void dev_setup(struct sx_world *w, struct sx_dev *d, const struct sx_dev_
 	assert_int_equal(mkdir(e->dir, 0700), 0);
 	assert_int_equal(mkdir(e->keys, 0700), 0);
 
-	assert_int_equal(tb_env_issue(w->env, PKI_KIND_DEVICE, d->id, SX_STORE), 0);
 	assert_int_equal(tb_env_file(w->env, "ca", ".crt", ca, sizeof ca), 0);
 	assert_int_equal(tb_env_file(w->env, d->id, ".crt", crt, sizeof crt), 0);
 	assert_int_equal(tb_env_file(w->env, d->id, ".key", key, sizeof key), 0);
@@ -828,7 +848,7 @@ static void dev_setup(struct sx_world *w, struct sx_dev *d, const struct sx_dev_
 	    cfg, sizeof cfg,
 	    "{\n"
 	    "  \"device_id\": \"%s\",\n"
-	    "  \"store_id\": \"" SX_STORE "\",\n"
+	    "  \"store_id\": \"%s\",\n"
 	    "  \"role\": \"%s\",\n"
 	    "  \"database\": \"%s\",\n"
 	    "  \"keystore\": {\"backend\": \"file\", \"options\": \"dir=%s\"},\n"
@@ -839,8 +859,8 @@ static void dev_setup(struct sx_world *w, struct sx_dev *d, const struct sx_dev_
 	    "             \"cert_file\": \"%s\", \"key_file\": \"%s\", \"batch_max\": %d,\n"
 	    "             \"resend_ms\": %d, \"lookup_timeout_ms\": %d}%s%s%s%s%s\n"
 	    "}\n",
-	    d->id, d->handheld ? "handheld" : "kiosk", e->db, e->keys, e->sock, w->ui_dir,
-	    tb_broker_port(w->store), ca, crt, key, d->batch_max, d->resend_ms,
+	    d->id, d->store_id, d->handheld ? "handheld" : "kiosk", e->db, e->keys, e->sock,
+	    w->ui_dir, tb_broker_port(o->store2 ? w->store2 : w->store), ca, crt, key, d->batch_max, d->resend_ms,
 	    d->lookup_timeout_ms, o->config_trust ? ",\n  \"config\": {\"trust_anchor\": \"" : "",
 	    o->config_trust ? o->config_trust : "", o->config_trust ? "\"}" : "",
 	    o->extra_json ? ",\n  " : "", o->extra_json ? o->extra_json : "");
@@ -859,6 +879,33 @@ static void dev_setup(struct sx_world *w, struct sx_dev *d, const struct sx_dev_
 	}
 }
 
+/* Store store's gateway configuration (gw-<store>), to the central broker
+ * through wan when there is one. */
+static void gw_config(struct sx_world *w, const struct sx_world_opts *o, const char *store,
+		      struct tb_broker *b, struct fp_proxy *wan, const char *cfg, const char *spool)
+{
+	char ca[400], crt[400], key[400], id[40], text[4096];
+	snprintf(id, sizeof id, "gw-%s", store);
+	assert_int_equal(tb_env_file(w->env, "ca", ".crt", ca, sizeof ca), 0);
+	assert_int_equal(tb_env_file(w->env, id, ".crt", crt, sizeof crt), 0);
+	assert_int_equal(tb_env_file(w->env, id, ".key", key, sizeof key), 0);
+	int n = snprintf(
+	    text, sizeof text,
+	    "{\"store_id\":\"%s\",\"identity\":\"%s\","
+	    "\"store_broker\":{\"host\":\"localhost\",\"port\":%u},"
+	    "\"central_broker\":{\"host\":\"localhost\",\"port\":%u},"
+	    "\"tls\":{\"ca_file\":\"%s\",\"cert_file\":\"%s\",\"key_file\":\"%s\"},"
+	    "\"spool\":{\"path\":\"%s\"},"
+	    "\"forward\":{\"window\":%d,\"resend_ms\":%d},"
+	    "\"stats_interval_s\":5%s%s%s}\n",
+	    store, id, tb_broker_port(b), wan ? fp_port(wan) : tb_broker_port(w->central), ca, crt,
+	    key, spool, o->gw_window ? o->gw_window : 64, o->gw_resend_ms ? o->gw_resend_ms : 2000,
+	    o->gw_config_trust ? ",\"config\":{\"trust_anchor\":\"" : "",
+	    o->gw_config_trust ? o->gw_config_trust : "", o->gw_config_trust ? "\"}" : "");
+	assert_true(n > 0 && (size_t)n < sizeof text);
+	write_text(cfg, text);
+}
+
 void sx_world_create(struct sx_world *w, char **argv, const struct sx_world_opts *o)
 {
 	char ca[400], crt[400], key[400], text[4096], log[400], count[16];
@@ -872,8 +919,9 @@ void sx_world_create(struct sx_world *w, char **argv, const struct sx_world_opts
 	w->ui_dir = argv[5];
 	w->rng.s = o->seed;
 	w->gw.name = "regulars-gateway";
+	w->gw2.name = "regulars-gateway (" SX_STORE2 ")";
 	w->cloud.name = "regulars-cloud";
-	w->gw.pid = w->cloud.pid = -1;
+	w->gw.pid = w->gw2.pid = w->cloud.pid = -1;
 	signal(SIGPIPE, SIG_IGN);
 
 	assert_int_equal(tb_env_create(&w->env, "acme"), 0);
@@ -886,11 +934,19 @@ void sx_world_create(struct sx_world *w, char **argv, const struct sx_world_opts
 		assert_int_equal(tb_env_issue(w->env, PKI_KIND_IT, o->it_identity, NULL), 0);
 	/* Every identity before the brokers start: their ACLs are generated then. */
 	for (int i = 0; i < o->n_devs; i++)
-		assert_int_equal(tb_env_issue(w->env, PKI_KIND_DEVICE, o->devs[i].id, SX_STORE), 0);
+		assert_int_equal(tb_env_issue(w->env, PKI_KIND_DEVICE, o->devs[i].id,
+					      o->devs[i].store2 ? SX_STORE2 : SX_STORE),
+				 0);
+	if (o->second_store)
+		assert_int_equal(tb_env_issue(w->env, PKI_KIND_GATEWAY, SX_GW2, SX_STORE2), 0);
 	assert_int_equal(tb_broker_start(w->env, PKI_BROKER_STORE, SX_STORE, &w->store), 0);
+	if (o->second_store)
+		assert_int_equal(tb_broker_start(w->env, PKI_BROKER_STORE, SX_STORE2, &w->store2), 0);
 	assert_int_equal(tb_broker_start(w->env, PKI_BROKER_CENTRAL, NULL, &w->central), 0);
 	if (o->wan_proxy)
 		assert_int_equal(fp_start(tb_broker_port(w->central), &w->wan), 0);
+	if (o->wan_proxy && o->second_store)
+		assert_int_equal(fp_start(tb_broker_port(w->central), &w->wan2), 0);
 
 	/* One tenant key for central and every device. */
 	assert_int_equal(rg_random(w->tenant_key, sizeof w->tenant_key), 0);
@@ -924,8 +980,10 @@ void sx_world_create(struct sx_world *w, char **argv, const struct sx_world_opts
 		     "\"broker\":{\"host\":\"localhost\",\"port\":%u},"
 		     "\"tls\":{\"ca_file\":\"%s\",\"cert_file\":\"%s\",\"key_file\":\"%s\"},"
 		     "\"store\":{\"backend\":\"sqlite\",\"path\":\"%s\"},"
-		     "\"tenant_key_file\":\"%s\",\"stats_interval_s\":5}\n",
-		     tb_broker_port(w->central), ca, crt, key, w->cloud_db, w->tenant_key_file);
+		     "\"tenant_key_file\":\"%s\",\"stats_interval_s\":5,"
+		     "\"replication\":{\"policy\":\"%s\"}}\n",
+		     tb_broker_port(w->central), ca, crt, key, w->cloud_db, w->tenant_key_file,
+		     o->cloud_policy ? o->cloud_policy : "all");
 	assert_true(n > 0 && (size_t)n < sizeof text);
 	write_text(w->cloud_cfg, text);
 	{
@@ -937,28 +995,17 @@ void sx_world_create(struct sx_world *w, char **argv, const struct sx_world_opts
 		}
 	}
 
-	/* The gateway, through the WAN proxy when there is one. */
+	/* The gateway(s), through the WAN proxy when there is one. */
 	snprintf(w->gw_cfg, sizeof w->gw_cfg, "%s/gateway.json", w->dir);
 	snprintf(w->gw_spool, sizeof w->gw_spool, "%s/spool.db", w->dir);
 	snprintf(w->gw.log, sizeof w->gw.log, "%s/gateway.log", w->dir);
-	assert_int_equal(tb_env_file(w->env, SX_GW, ".crt", crt, sizeof crt), 0);
-	assert_int_equal(tb_env_file(w->env, SX_GW, ".key", key, sizeof key), 0);
-	n = snprintf(text, sizeof text,
-		     "{\"store_id\":\"" SX_STORE "\",\"identity\":\"" SX_GW "\","
-		     "\"store_broker\":{\"host\":\"localhost\",\"port\":%u},"
-		     "\"central_broker\":{\"host\":\"localhost\",\"port\":%u},"
-		     "\"tls\":{\"ca_file\":\"%s\",\"cert_file\":\"%s\",\"key_file\":\"%s\"},"
-		     "\"spool\":{\"path\":\"%s\"},"
-		     "\"forward\":{\"window\":%d,\"resend_ms\":%d},"
-		     "\"stats_interval_s\":5%s%s%s}\n",
-		     tb_broker_port(w->store),
-		     w->wan ? fp_port(w->wan) : tb_broker_port(w->central), ca, crt, key,
-		     w->gw_spool, o->gw_window ? o->gw_window : 64,
-		     o->gw_resend_ms ? o->gw_resend_ms : 2000,
-		     o->gw_config_trust ? ",\"config\":{\"trust_anchor\":\"" : "",
-		     o->gw_config_trust ? o->gw_config_trust : "", o->gw_config_trust ? "\"}" : "");
-	assert_true(n > 0 && (size_t)n < sizeof text);
-	write_text(w->gw_cfg, text);
+	gw_config(w, o, SX_STORE, w->store, w->wan, w->gw_cfg, w->gw_spool);
+	if (o->second_store) {
+		snprintf(w->gw2_cfg, sizeof w->gw2_cfg, "%s/gateway-" SX_STORE2 ".json", w->dir);
+		snprintf(w->gw2_spool, sizeof w->gw2_spool, "%s/spool-" SX_STORE2 ".db", w->dir);
+		snprintf(w->gw2.log, sizeof w->gw2.log, "%s/gateway-" SX_STORE2 ".log", w->dir);
+		gw_config(w, o, SX_STORE2, w->store2, w->wan2, w->gw2_cfg, w->gw2_spool);
+	}
 
 	assert_true(o->n_devs <= SX_DEVS_MAX);
 	for (int i = 0; i < o->n_devs; i++)
@@ -978,7 +1025,8 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
 void sx_world_free(struct sx_world *w, bool passed)
 {
 	char keep[300];
-	bool keep_dir = (!passed || w->keep) && getenv("RG_TEST_KEEP");
+	const char *k = getenv("RG_TEST_KEEP");
+	bool keep_dir = k && (!passed || w->keep || !strcmp(k, "always"));
 	for (int i = 0; i < w->n_dev; i++) {
 		struct sx_dev *d = &w->dev[i];
 		dev_close_clients(d);
@@ -990,11 +1038,16 @@ void sx_world_free(struct sx_world *w, bool passed)
 		kill(w->gw.pid, SIGKILL);
 		waitpid(w->gw.pid, NULL, 0);
 	}
+	if (w->gw2.pid > 0) {
+		kill(w->gw2.pid, SIGKILL);
+		waitpid(w->gw2.pid, NULL, 0);
+	}
 	if (w->cloud.pid > 0) {
 		kill(w->cloud.pid, SIGKILL);
 		waitpid(w->cloud.pid, NULL, 0);
 	}
 	fp_stop(w->wan);
+	fp_stop(w->wan2);
 	snprintf(keep, sizeof keep, "%s", w->dir);
 	if (keep_dir)
 		setenv("TB_KEEP", "1", 1); /* tb_env_free leaves the directory then */

@@ -27,6 +27,10 @@
 
 #define SX_STORE "0042"
 #define SX_GW "gw-0042"
+/* A second store, on request (sx_world_opts.second_store): its own store
+ * broker, gateway and WAN proxy, the same central. */
+#define SX_STORE2 "0043"
+#define SX_GW2 "gw-0043"
 #define SX_CLOUD "cloud-1"
 #define SX_DEVS_MAX 4
 #define SX_TAPS_WINDOW 6 /* taps outstanding per device (the sim reader queues 32) */
@@ -49,6 +53,7 @@ struct sx_planned {
 
 struct sx_dev {
 	char id[40];
+	const char *store_id; /* SX_STORE or SX_STORE2 */
 	bool handheld;
 	int lookup_timeout_ms, batch_max, resend_ms;
 	struct dh_env de; /* daemon, config, db, keys, sock (nothing seeded) */
@@ -73,6 +78,10 @@ struct sx_world {
 	struct tb_env *env;
 	struct tb_broker *store, *central;
 	struct fp_proxy *wan; /* NULL: the gateway talks to central directly */
+	struct tb_broker *store2; /* the second store (NULL unless asked for) */
+	struct fp_proxy *wan2;
+	struct sx_proc gw2;
+	char gw2_cfg[400], gw2_spool[400];
 	const char *device_bin, *gateway_bin, *cloud_bin, *ctl_bin, *ui_dir;
 	char dir[100];
 	char tenant_key_file[400], customers[400];
@@ -95,6 +104,7 @@ struct sx_dev_opts {
 	bool seed_cache;       /* load the customers into the device's cache */
 	const char *config_trust; /* pushed configuration: the trust anchor file, or NULL */
 	const char *extra_json;	  /* more members of device.json ("staff": {...}), or NULL */
+	bool store2;		  /* a device of the second store (SX_STORE2) */
 };
 
 struct sx_world_opts {
@@ -107,8 +117,14 @@ struct sx_world_opts {
 	uint64_t seed;
 	const char *it_identity;   /* an IT identity (`it-<name>`) to issue, or NULL */
 	const char *gw_config_trust; /* the gateway's own pushed settings: anchor file, or NULL */
+	bool second_store; /* also SX_STORE2 with its broker, gateway SX_GW2 (and WAN proxy) */
+	const char *cloud_policy; /* central's replication policy (docs/replication.md); NULL: "all" */
 };
 
+/* A test's command line: regulars-device regulars-gateway regulars-cloud
+ * regularsctl ui-dir, then the test's own (usage_more, or NULL). Prints the
+ * usage and exits 2 when it is short; returns argv. */
+char **sx_args(int argc, char **argv, const char *usage_more);
 /* argv: regulars-device regulars-gateway regulars-cloud regularsctl ui-dir. */
 void sx_world_create(struct sx_world *w, char **argv, const struct sx_world_opts *o);
 /* Kill what runs, remove the directory unless the test failed and
@@ -122,6 +138,7 @@ int sx_run_tool(const char *log, int timeout_ms, const char *const argv[]);
 /* ---- processes ---- */
 void sx_cloud_start(struct sx_world *w);
 void sx_gw_start(struct sx_world *w);
+void sx_gw2_start(struct sx_world *w); /* the second store's gateway */
 void sx_proc_kill(struct sx_proc *p);	      /* SIGKILL + reap */
 int sx_proc_term(struct sx_proc *p, int timeout_ms); /* SIGTERM + reap: exit status */
 /* Fails the test if the child died on its own (a crash). */

@@ -258,12 +258,6 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(chaos_loses_nothing_and_keeps_order, teardown),
 	};
-	if (argc < 6) {
-		fprintf(stderr, "usage: %s regulars-device regulars-gateway regulars-cloud "
-				"regularsctl UI-DIR\n",
-			argv[0]);
-		return 2;
-	}
-	args = argv;
+	args = sx_args(argc, argv, NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -171,13 +171,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(offline_backlog_drains_when_the_wan_returns, teardown),
 	};
-	if (argc < 6) {
-		fprintf(stderr, "usage: %s regulars-device regulars-gateway regulars-cloud "
-				"regularsctl UI-DIR [N]\n",
-			argv[0]);
-		return 2;
-	}
-	args = argv;
+	args = sx_args(argc, argv, " [N]");
 	if (argc > 6)
 		n_total = strtol(argv[6], NULL, 10);
 	if (getenv("RG_OFFLINE_N"))
