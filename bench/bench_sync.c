@@ -18,7 +18,14 @@
  *               median and p99 over two passes (the first may go on to
  *               central; answers fill the gateway's replica), beside a raw
  *               MQTT v5 request/response round trip of the same sizes over
- *               the same broker, identities and TLS. One JSON line per measurement on stdout, progress
+ *               the same broker, identities and TLS.
+ *   snapshot:   a central store of --snapshot customers whose change log is
+ *               past its retention; a fresh gateway is told snapshot_needed
+ *               and takes the whole store in chunks: the time from its start
+ *               to its snapshot_done (built by regulars-cloud, through the
+ *               central broker with TLS, loaded into the replica), beside a
+ *               raw SQLite copy of the same rows from the central file into
+ *               a new file (batched inserts, WAL, synchronous FULL). One JSON line per measurement on stdout, progress
  * on stderr. Bench code: it owns its temp dir and the processes it starts.
  */
 #define _GNU_SOURCE
@@ -63,6 +70,7 @@
 #define PATH_CAP 512
 
 struct opts {
+	long snapshot;	/* customers of the snapshot phase; 0 skips it */
 	long lookups;	/* lookups per pass in the lookup phase; 0 skips it */
 	long items;	/* N for the throughput phase */
 	int batch;	/* uplink batch_max, and the baselines' batch size */
@@ -1167,6 +1175,147 @@ out:
 	return rc;
 }
 
+/* ---- phase 4: a whole-store snapshot, central -> gateway replica ---- */
+
+/* The baseline: the same profile rows read from the central file and
+ * inserted into a new one, 500 a transaction, WAL, synchronous FULL. */
+static int baseline_copy(const char *from, const char *to, double *secs, long *rows)
+{
+	sqlite3 *a = NULL, *b = NULL;
+	sqlite3_stmt *rd = NULL, *wr = NULL;
+	int rc = 1;
+	long n = 0;
+	double t0 = now_s();
+	rm_db(to);
+	if (sqlite3_open_v2(from, &a, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_open(to, &b) != SQLITE_OK ||
+	    sqlite3_exec(b,
+			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+			 "CREATE TABLE profiles(id TEXT PRIMARY KEY, version INTEGER, body TEXT)"
+			 " WITHOUT ROWID;",
+			 NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(a, "SELECT id, version, body FROM profiles ORDER BY id", -1, &rd,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(b, "INSERT INTO profiles VALUES (?1, ?2, ?3)", -1, &wr, NULL) !=
+		SQLITE_OK)
+		goto out;
+	for (int st = sqlite3_step(rd); st == SQLITE_ROW; st = sqlite3_step(rd)) {
+		if (n % 500 == 0 && sqlite3_exec(b, n ? "COMMIT; BEGIN" : "BEGIN", NULL, NULL,
+						 NULL) != SQLITE_OK)
+			goto out;
+		sqlite3_bind_value(wr, 1, sqlite3_column_value(rd, 0));
+		sqlite3_bind_value(wr, 2, sqlite3_column_value(rd, 1));
+		sqlite3_bind_value(wr, 3, sqlite3_column_value(rd, 2));
+		if (sqlite3_step(wr) != SQLITE_DONE)
+			goto out;
+		sqlite3_reset(wr);
+		n++;
+	}
+	if (sqlite3_exec(b, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto out;
+	*secs = now_s() - t0;
+	*rows = n;
+	rc = 0;
+out:
+	if (rc)
+		fprintf(stderr, "bench_sync: baseline copy: %s\n", b ? sqlite3_errmsg(b) : "open");
+	sqlite3_finalize(rd);
+	sqlite3_finalize(wr);
+	sqlite3_close(a);
+	sqlite3_close(b);
+	rm_db(to);
+	return rc;
+}
+
+/* Rows of the replica's profiles table. */
+static long replica_rows(const char *path)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *q = NULL;
+	long n = -1;
+	if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h, "SELECT count(*) FROM profiles", -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW)
+		n = (long)sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(h);
+	return n;
+}
+
+struct snap {
+	double seconds, seed_s, baseline_s;
+	long rows, baseline_rows;
+};
+
+/* Stops the daemons of the earlier phases, then runs the snapshot on new
+ * files in the same directory. */
+static int run_snapshot(struct sut *u, const struct opts *o, const char *gw_bin,
+			const char *cloud_bin, struct snap *r)
+{
+	struct cloud_store_opts co = {.path = NULL};
+	struct cloud_store *cs = NULL;
+	char copy[PATH_CAP + 32], replica[PATH_CAP + 16];
+	int64_t removed = 0;
+	double t0;
+
+	if (stop_proc(&u->gw, 10000) || stop_proc(&u->cloud, 10000))
+		return 1;
+	snprintf(u->cloud_db, sizeof u->cloud_db, "%s/snap-cloud.db", u->dir);
+	snprintf(u->spool, sizeof u->spool, "%s/snap-spool.db", u->dir);
+	snprintf(u->gw_log, sizeof u->gw_log, "%s/snap-gateway.log", u->dir);
+	snprintf(u->cl_log, sizeof u->cl_log, "%s/snap-cloud.log", u->dir);
+	snprintf(replica, sizeof replica, "%s-replica", u->spool);
+	snprintf(copy, sizeof copy, "%s/snap-copy.db", u->dir);
+	rm_db(u->cloud_db);
+	rm_db(u->spool);
+	rm_db(replica);
+	t0 = now_s();
+	if (seed_cloud(u->cloud_db, o->snapshot))
+		return 1;
+	r->seed_s = now_s() - t0;
+	/* A store that was away longer than the log keeps: prune it all. */
+	co.path = u->cloud_db;
+	if (cloud_store_open(&co, &cs) < 0 ||
+	    cloud_store_repl_prune(cs, rg_clock_wall_ms(rg_clock_system()) + 86400000LL,
+				   &removed) < 0) {
+		cloud_store_close(cs);
+		fprintf(stderr, "bench_sync: snapshot: pruning the change log failed\n");
+		return 1;
+	}
+	cloud_store_close(cs);
+	if (baseline_copy(u->cloud_db, copy, &r->baseline_s, &r->baseline_rows))
+		return 1;
+	if (write_configs(u, o))
+		return 1;
+	u->cloud = spawn(cloud_bin, u->cl_cfg, u->cl_log);
+	for (double deadline = now_s() + o->timeout_s; !log_has(u->cl_log, "event=connected");) {
+		if (now_s() > deadline || waitpid(u->cloud, NULL, WNOHANG) == u->cloud) {
+			fprintf(stderr, "bench_sync: regulars-cloud did not connect; see %s\n",
+				u->cl_log);
+			return 1;
+		}
+		sleep_us(10000);
+	}
+	t0 = now_s();
+	u->gw = spawn(gw_bin, u->gw_cfg, u->gw_log);
+	for (double deadline = now_s() + o->timeout_s; !log_has(u->gw_log, "event=snapshot_done");) {
+		if (now_s() > deadline || waitpid(u->gw, NULL, WNOHANG) == u->gw) {
+			fprintf(stderr, "bench_sync: the gateway's snapshot did not finish; see %s\n",
+				u->gw_log);
+			return 1;
+		}
+		sleep_us(20000);
+	}
+	r->seconds = now_s() - t0;
+	r->rows = replica_rows(replica);
+	if (r->rows != o->snapshot) {
+		fprintf(stderr, "bench_sync: the replica holds %ld profiles, not %ld\n", r->rows,
+			o->snapshot);
+		return 1;
+	}
+	return 0;
+}
+
 /* ---- main ---- */
 
 static void usage(FILE *f)
@@ -1183,6 +1332,7 @@ static void usage(FILE *f)
 	    "  --rate R          latency phase: appends per second (default 200)\n"
 	    "  --seconds S       latency phase: duration, 0 skips it (default 10)\n"
 	    "  --lookups K       lookup phase: cache misses per pass, 0 skips it (default 2000)\n"
+	    "  --snapshot N      snapshot phase: customers, 0 skips it (default 1000000)\n"
 	    "  --profiles P      customers seeded in the central store (default 10000)\n"
 	    "  --fwd-window W    gateway forward.window (default: the daemon's)\n"
 	    "  --fwd-resend MS   gateway forward.resend_ms (default: the daemon's)\n"
@@ -1217,6 +1367,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			lp = &o->items;
 		else if (!strcmp(a, "--lookups"))
 			lp = &o->lookups;
+		else if (!strcmp(a, "--snapshot"))
+			lp = &o->snapshot;
 		else if (!strcmp(a, "--profiles"))
 			lp = &o->profiles;
 		else if (!strcmp(a, "--batch"))
@@ -1283,7 +1435,8 @@ static int cpus(void)
 
 int main(int argc, char **argv)
 {
-	struct opts o = {.lookups = 2000,
+	struct opts o = {.snapshot = 1000000,
+			 .lookups = 2000,
 			 .items = 50000,
 			 .batch = 100,
 			 .devices = 1,
@@ -1484,6 +1637,22 @@ int main(int argc, char **argv)
 		       p2.median_ms > 0 ? lk_base.median_ms / p2.median_ms : 0);
 		fflush(stdout);
 	}
+	if (o.snapshot > 0) {
+		struct snap sn = {0};
+		fprintf(stderr,
+			"bench_sync: snapshot: seeding %ld customers centrally, then a fresh gateway "
+			"takes them all\n",
+			o.snapshot);
+		if (run_snapshot(&u, &o, REGULARS_GATEWAY_BIN, REGULARS_CLOUD_BIN, &sn))
+			goto out;
+		printf("{\"bench\":\"snapshot_store\",\"profiles\":%ld,\"seconds\":%.2f,"
+		       "\"profiles_per_s\":%.0f,\"seed_seconds\":%.1f,"
+		       "\"baseline\":\"sqlite_select_insert_copy\",\"baseline_seconds\":%.2f,"
+		       "\"baseline_profiles_per_s\":%.0f,\"ratio\":%.3f}\n",
+		       sn.rows, sn.seconds, (double)sn.rows / sn.seconds, sn.seed_s, sn.baseline_s,
+		       (double)sn.baseline_rows / sn.baseline_s, sn.baseline_s / sn.seconds);
+		fflush(stdout);
+	}
 	rc = 0;
 out:
 	for (int k = 0; dv && k < o.devices; k++) {
@@ -1514,14 +1683,18 @@ out:
 		fprintf(stderr, "bench_sync: files kept in %s\n", u.dir);
 	} else if (o.dir) {
 		char p2[PATH_CAP + 64];
-		static const char *const names[] = {"gateway.json", "gateway.log", "cloud.json",
-						    "cloud.log"};
-		for (size_t i = 0; i < 4; i++) {
+		static const char *const names[] = {"gateway.json",	"gateway.log",
+						    "cloud.json",	"cloud.log",
+						    "snap-gateway.log", "snap-cloud.log"};
+		for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 			snprintf(p2, sizeof p2, "%s/%s", u.dir, names[i]);
 			unlink(p2);
 		}
-		static const char *const dbs[] = {"spool.db", "cloud.db", "warmup.db"};
-		for (size_t i = 0; i < 3; i++) {
+		static const char *const dbs[] = {"spool.db",	      "spool.db-replica",
+						  "cloud.db",	      "warmup.db",
+						  "snap-spool.db",    "snap-spool.db-replica",
+						  "snap-cloud.db"};
+		for (size_t i = 0; i < sizeof dbs / sizeof *dbs; i++) {
 			snprintf(p2, sizeof p2, "%s/%s", u.dir, dbs[i]);
 			rm_db(p2);
 		}
