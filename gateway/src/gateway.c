@@ -46,6 +46,13 @@
 #define PULL_TTL_MS 10000    /* a request to central unanswered this long is retried */
 #define PULL_CORR_LEN 16     /* correlation data of the replica's requests */
 #define SNAPSHOT_CHUNK 500   /* profiles asked per snapshot chunk */
+/* Sync up first: while batches wait for central's ack, pulls wait (at most
+ * this long after the last one). */
+#define PULL_DEFER_MAX_MS 30000
+#define PULL_RECHECK_MS 200
+/* Changes asked per page: small enough that rendering one page does not
+ * hold the cloud worker (and the acks behind it) for long. */
+#define PULL_PAGE_MAX 250
 #define PRUNE_EVERY_MS 3600000
 
 enum ev_kind {
@@ -121,7 +128,7 @@ struct gw_daemon {
 	struct pull pull;
 	bool pull_now;	    /* ask central at the next turn of the loop */
 	bool want_snapshot; /* central said snapshot_needed */
-	int64_t next_pull_ms, last_prune_ms;
+	int64_t next_pull_ms, last_prune_ms, last_pull_ms;
 	struct gw_fwd *fwd;
 	struct rg_mqtt *store, *central;
 	char up_prefix[RG_MQTT_TOPIC_MAX];	/* rg/v1/g/gw-<store>/up/ */
@@ -730,8 +737,20 @@ static void replica_pull(struct gw_daemon *d)
 	}
 	if (!d->pull_now && now < d->next_pull_ms)
 		return;
+	/* Sync up first. While batches are on their way to central, a page
+	 * would compete with their apply on the cloud worker (its profiles are
+	 * changing under it anyway): pull once the forward path is idle, or
+	 * PULL_DEFER_MAX_MS after the last pull at the latest. */
+	struct gw_fwd_stats fs;
+	gw_fwd_stats_get(d->fwd, &fs);
+	if (fs.inflight > 0 && now - d->last_pull_ms < PULL_DEFER_MAX_MS) {
+		d->pull_now = false;
+		d->next_pull_ms = now + PULL_RECHECK_MS;
+		return;
+	}
 	d->pull_now = false;
 	d->next_pull_ms = now + d->cfg.pull_ms;
+	d->last_pull_ms = now;
 	if (gw_replica_progress_get(d->replica, &st) < 0) {
 		d->n.replica_errors++;
 		return;
@@ -744,7 +763,7 @@ static void replica_pull(struct gw_daemon *d)
 		q.max = SNAPSHOT_CHUNK;
 	} else {
 		q.since = st.central_cursor;
-		q.max = DELTA_CHANGES_MAX;
+		q.max = PULL_PAGE_MAX;
 	}
 	if (!(body = delta_request_build(&q)) || rg_random(d->pull.corr, PULL_CORR_LEN) < 0) {
 		free(body);
