@@ -83,6 +83,8 @@ IT=it-demo
 PIN=1234
 N_CUSTOMERS=1000 # all of them at central
 N_LOCAL=900      # the devices' local seed: 901..1000 are known only at central
+# (central replicates to the store only its own customers and recent visitors:
+# the others are found by a lookup through the gateway, docs/replication.md)
 STOP_WAIT=10     # seconds a process gets after SIGTERM before SIGKILL
 
 die() {
@@ -424,6 +426,11 @@ chmod 600 "$DIR/tenant.key"
 quiet "$CTL" customers generate --count "$N_CUSTOMERS" --out "$DIR/customers.jsonl"
 quiet "$CTL" customers generate --count "$N_LOCAL" --out "$DIR/customers-local.jsonl"
 quiet "$CTL" customers generate --count 1 --first-id 5000 --out "$DIR/not-a-customer.jsonl"
+# A customer for IT to import centrally while the demo runs: a regular of this
+# store, so replication brings them to both devices within seconds.
+quiet "$CTL" customers generate --count 1 --first-id 6000 --out "$DIR/new-customer.tmp"
+sed 's/"home_store":"[0-9]*"/"home_store":"'"$STORE"'"/' "$DIR/new-customer.tmp" >"$DIR/new-customer.jsonl"
+rm -f "$DIR/new-customer.tmp"
 
 # ---- 4. central: regulars-cloud ----
 step "Central: regulars-cloud ($CLOUD) with all $N_CUSTOMERS customers in $DIR/central/cloud.db"
@@ -436,6 +443,7 @@ cat >"$DIR/central/cloud.json" <<EOF
           "key_file": "$PKI/$CLOUD.key"},
   "store": {"backend": "sqlite", "path": "$DIR/central/cloud.db"},
   "tenant_key_file": "$DIR/tenant.key",
+  "replication": {"policy": "home_and_recent"},
   "stats_interval_s": 15,
   "log_level": "info"
 }
@@ -540,14 +548,17 @@ line=$(grep '"nfc_uid"' "$LOCAL" | grep -v "\"id\":\"$C_ID\"" | grep -m1 '"show_
 U_ID=$(printf '%s\n' "$line" | cust_id)
 U_NAME=$(printf '%s\n' "$line" | cust_name)
 U_UID=$(printf '%s\n' "$line" | cust_uid)
-line=$(tail -n +$((N_LOCAL + 1)) "$ALL" | grep -m1 '"show_in_public":\["')
+line=$(tail -n +$((N_LOCAL + 1)) "$ALL" | grep '"show_in_public":\["' | grep -v "\"home_store\":\"$STORE\"" | head -n 1)
 R_ID=$(printf '%s\n' "$line" | cust_id)
 R_NAME=$(printf '%s\n' "$line" | cust_name)
 R_CARD=$(printf '%s\n' "$line" | cust_card)
 X_CARD=$(cust_card <"$DIR/not-a-customer.jsonl")
+NEW_ID=$(cust_id <"$DIR/new-customer.jsonl")
+NEW_NAME=$(cust_name <"$DIR/new-customer.jsonl")
+NEW_CARD=$(cust_card <"$DIR/new-customer.jsonl")
 last=${C_CARD#"${C_CARD%?}"}
 B_CARD=${C_CARD%?}$(((last + 1) % 10))
-for v in "$C_CARD" "$N_CARD" "$U_UID" "$R_CARD" "$X_CARD"; do
+for v in "$C_CARD" "$N_CARD" "$U_UID" "$R_CARD" "$X_CARD" "$NEW_CARD"; do
 	[ -n "$v" ] || die "could not pick the sample cards from $ALL"
 done
 
@@ -669,6 +680,16 @@ PY
 	until_ok 30 "regularsctl config status does not show the kiosk running tenant v1" reported
 	echo "  greeting signed by 2 of 3 keys, pushed by $IT: applied live on both devices, shown by config status"
 
+	# Sync down: a customer imported centrally while everything runs reaches
+	# both devices' caches through the gateway's replica.
+	cached kiosk "$NEW_CARD" && die "check setup: $NEW_ID is in the kiosk's cache before the import"
+	quiet "$CTL" import --db "$DIR/central/cloud.db" --tenant-key "$DIR/tenant.key" \
+		"$DIR/new-customer.jsonl"
+	until_ok 30 "$NEW_ID, imported centrally, did not reach the kiosk's cache" cached kiosk "$NEW_CARD"
+	until_ok 30 "$NEW_ID, imported centrally, did not reach the handheld's cache" \
+		cached handheld "$NEW_CARD"
+	echo "  $NEW_ID imported centrally: replicated to both devices' caches"
+
 	out=$("$CTL" tap --socket "$DIR/kiosk.sock" barcode "$B_CARD" 2>&1) || true
 	[ "$out" = ok ] || die "check failed: the reader refused a bad-check-digit scan itself: $out"
 	until_ok 30 "the kiosk's outbox did not drain after a refused card" drained kiosk
@@ -722,6 +743,11 @@ Open a screen, then present a card (copy and paste):
   $T $DIR/handheld.sock nfc $U_UID
   # $R_NAME ($R_ID), known only at central: remote lookup through the gateway
   $T $DIR/kiosk.sock barcode $R_CARD
+
+Import a customer centrally (docs/import.md): the gateway pulls the change within 5 s,
+both devices cache it, and the kiosk greets them from its own cache:
+  $SHOWCTL import --db $DIR/central/cloud.db --tenant-key $DIR/tenant.key $DIR/new-customer.jsonl
+  $T $DIR/kiosk.sock barcode $NEW_CARD   # $NEW_NAME ($NEW_ID)
 
 Push a configuration (docs/config.md): alice and bob sign a new kiosk greeting, IT pushes it,
 the next tap on the kiosk shows it (no restart), and config status shows who runs what:
