@@ -251,7 +251,7 @@ int cloud_import_interaction_from(const cJSON *o, struct cloud_import_rec *out, 
 					   "hlc",     "body",	    NULL};
 	const char *type, *id, *profile = NULL, *channel, *dep = NULL, *kind, *at = NULL,
 			       *hlc = NULL;
-	const cJSON *ident, *body;
+	const cJSON *ident, *body = NULL;
 	char *text;
 	int rc;
 

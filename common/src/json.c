@@ -149,6 +149,7 @@ int rg_json_req_obj(const cJSON *obj, const char *key, const cJSON **out, char *
 
 int rg_json_opt_obj(const cJSON *obj, const char *key, const cJSON **out, char *err, size_t errcap)
 {
+	*out = NULL;
 	return obj_get(obj, key, 0, out, err, errcap);
 }
 

@@ -90,6 +90,14 @@ static void optional_fields_keep_default_but_refuse_wrong_types(void **state)
 	assert_int_equal(i, 5);
 	assert_int_equal(rg_json_opt_str(j, "absent", 10, &s, err, sizeof err), 0);
 	assert_string_equal(s, "default");
+	/* An optional object has no default: absent is NULL, whatever was there
+	 * (fuzz_cloud_import_line found an uninitialised pointer used). */
+	const cJSON *o = (const cJSON *)j;
+	assert_int_equal(rg_json_opt_obj(j, "absent", &o, err, sizeof err), 0);
+	assert_null(o);
+	o = (const cJSON *)j;
+	assert_int_equal(rg_json_opt_obj(j, "m", &o, err, sizeof err), RG_ERR_TYPE);
+	assert_null(o);
 	cJSON_Delete(j);
 }
 

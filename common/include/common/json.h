@@ -34,7 +34,8 @@ const char *rg_json_kind(const cJSON *v);
 int rg_json_parse(const char *text, size_t len, size_t max_len, cJSON **out, char *err,
 		  size_t errcap);
 
-/* Object of `obj` under key (which must be an object, required). */
+/* Object of `obj` under key (which must be an object, required). *out is
+ * NULL when the optional one is absent (and on errors). */
 int rg_json_req_obj(const cJSON *obj, const char *key, const cJSON **out, char *err,
 		    size_t errcap);
 int rg_json_opt_obj(const cJSON *obj, const char *key, const cJSON **out, char *err,
