@@ -142,7 +142,7 @@ static cJSON *handheld_view(struct device *d, const char *id, const char *body, 
 	return v;
 }
 
-/* A note's entry (the newest interaction of an edited body) carries the
+/* A note's or a redemption's entry (the newest interaction of an edited body) carries the
  * interaction's id, so the handheld can tell when central has it. Returns
  * the new body (malloc'd) or NULL; edited is consumed either way. */
 static char *tag_newest(char *edited, const char *uuid)
@@ -249,7 +249,7 @@ static void action_commit(struct action *a, enum rg_kind kind, const uint8_t *to
 		return;
 	}
 	rg_uuid_format(&ref.id, uuid);
-	if (edited && kind == RG_KIND_NOTE)
+	if (edited && (kind == RG_KIND_NOTE || kind == RG_KIND_POINTS_REDEEMED))
 		edited = tag_newest(edited, uuid);
 	if (edited)
 		save_edit(a->d, a->id, edited, &ref, a->version);

@@ -440,6 +440,17 @@ static void staff_redeem_points(void **state)
 			      "{\"points\":1,\"reason\":\"coffee voucher\"}", true, NULL),
 			 201);
 	assert_int_equal(profile_points("/profiles/p-anna"), before - 1);
+	/* Its line leads the recent interactions, not yet synced. */
+	cJSON *j = NULL;
+	assert_int_equal(call("GET", "/profiles/p-anna", NULL, true, &j), 200);
+	const cJSON *its = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "profile"), "interactions");
+	if (!its)
+		its = cJSON_GetObjectItem(j, "interactions");
+	const cJSON *first = cJSON_GetArrayItem(its, 0);
+	assert_string_equal(cJSON_GetObjectItem(first, "summary")->valuestring, "coffee voucher");
+	assert_non_null(cJSON_GetObjectItem(first, "id"));
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(first, "synced")));
+	cJSON_Delete(j);
 	struct rows rs = outbox();
 	assert_int_equal(rs.n, 1);
 	assert_int_equal(rs.kind[0], RG_KIND_POINTS_REDEEMED);
