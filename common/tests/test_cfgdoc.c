@@ -16,55 +16,38 @@
 
 #include <cmocka.h>
 
+#include "cfg_keys.h"
 #include "common/cfgdoc.h"
 #include "common/codec.h"
 #include "common/err.h"
 #include "common/log.h"
 
-#define NKEYS 7
-static struct rg_ec_key *key[NKEYS];
 static int64_t now; /* 2026-11-23T10:00:00Z */
 
 static int group_setup(void **state)
 {
 	(void)state;
-	rg_log_set_level(RG_LOG_OFF);
-	for (int i = 0; i < NKEYS; i++)
-		if (rg_ec_key_generate(&key[i], rg_rand_system()) < 0)
-			return -1;
+	if (cfgt_keys_setup() < 0)
+		return -1;
 	return cfgdoc_time_parse("2026-11-23T10:00:00Z", &now);
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	for (int i = 0; i < NKEYS; i++)
-		rg_ec_key_free(key[i]);
+	cfgt_keys_teardown();
 	return 0;
 }
 
-/* A key set of the keys listed (indexes into key[], -1 ends). */
-static void keyset(struct cfgdoc_keyset *ks, const char *tenant, int64_t version, int threshold,
-		   const int *idx)
-{
-	memset(ks, 0, sizeof *ks);
-	snprintf(ks->tenant, sizeof ks->tenant, "%s", tenant);
-	ks->version = version;
-	ks->threshold = threshold;
-	for (; *idx >= 0; idx++, ks->n++) {
-		assert_true(rg_ec_key_public_raw(key[*idx], ks->keys[ks->n].pub) >= 0);
-		assert_true(rg_ec_key_id(key[*idx], ks->keys[ks->n].id) >= 0);
-	}
-}
 
 /* The envelope of doc signed by the keys listed (-1 ends); free(). */
 static char *sign(const char *doc, const int *idx)
 {
-	struct rg_ec_key *ks[NKEYS + 4];
+	struct rg_ec_key *ks[CFGT_KEYS + 4];
 	size_t n = 0;
 	char *env = NULL, err[256];
 	for (; *idx >= 0; idx++)
-		ks[n++] = key[*idx];
+		ks[n++] = cfgt_key[*idx];
 	int rc = cfgdoc_sign(doc, strlen(doc), NULL, 0, ks, n, &env, err, sizeof err);
 	if (rc < 0)
 		fail_msg("sign: %s", err);
@@ -95,7 +78,7 @@ static struct cfgdoc_keyset trust; /* acme v1: keys 0,1,2, threshold 2 */
 static int setup(void **state)
 {
 	(void)state;
-	keyset(&trust, "acme", 1, 2, K012);
+	cfgt_keyset(&trust, "acme", 1, 2, K012);
 	return 0;
 }
 
@@ -612,7 +595,7 @@ static void test_rotation(void **state)
 	char err[256], *env;
 	(void)state;
 
-	keyset(&v2, "acme", 2, 2, K234);
+	cfgt_keyset(&v2, "acme", 2, 2, K234);
 	/* only the old set's threshold */
 	env = rotation(&v2, K01);
 	assert_int_equal(cfgdoc_rotate(&trust, env, strlen(env), &next, err, sizeof err),
@@ -703,7 +686,7 @@ static void test_sign_append(void **state)
 	static const int K0[] = {0, -1};
 	const char *doc = config_doc("acme", "store", "0042", NULL, 7, now + 86400, "{}");
 	struct cfgdoc_expect e = expect_store();
-	struct rg_ec_key *more[] = {key[0], key[1], key[1]};
+	struct rg_ec_key *more[] = {cfgt_key[0], cfgt_key[1], cfgt_key[1]};
 	char *env = sign(doc, K0), *env2 = NULL, err[256];
 	(void)state;
 
@@ -733,7 +716,7 @@ static void test_sign_append(void **state)
 	/* a public key cannot sign */
 	uint8_t raw[65];
 	struct rg_ec_key *pub;
-	rg_ec_key_public_raw(key[0], raw);
+	rg_ec_key_public_raw(cfgt_key[0], raw);
 	assert_int_equal(rg_ec_key_from_public_raw(&pub, raw), 0);
 	assert_int_equal(cfgdoc_sign(doc, strlen(doc), NULL, 0, &pub, 1, &env2, err, sizeof err),
 			 RG_ERR_INVAL);

@@ -16,12 +16,11 @@
 
 #include <cmocka.h>
 
+#include "cfg_keys.h"
 #include "common/cfgstate.h"
 #include "common/err.h"
 #include "common/log.h"
 
-#define NKEYS 7
-static struct rg_ec_key *key[NKEYS];
 static int64_t t0; /* 2026-11-23T10:00:00Z */
 
 static char dir[256], path[300];
@@ -34,33 +33,18 @@ static const int K45[] = {4, 5, -1}, K56[] = {5, 6, -1};
 static int group_setup(void **state)
 {
 	(void)state;
-	rg_log_set_level(getenv("TEST_LOG") ? RG_LOG_DEBUG : RG_LOG_OFF);
-	for (int i = 0; i < NKEYS; i++)
-		if (rg_ec_key_generate(&key[i], rg_rand_system()) < 0)
-			return -1;
+	if (cfgt_keys_setup() < 0)
+		return -1;
 	return cfgdoc_time_parse("2026-11-23T10:00:00Z", &t0);
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	for (int i = 0; i < NKEYS; i++)
-		rg_ec_key_free(key[i]);
+	cfgt_keys_teardown();
 	return 0;
 }
 
-static void keyset(struct cfgdoc_keyset *ks, const char *tenant, int64_t version, int threshold,
-		   const int *idx)
-{
-	memset(ks, 0, sizeof *ks);
-	snprintf(ks->tenant, sizeof ks->tenant, "%s", tenant);
-	ks->version = version;
-	ks->threshold = threshold;
-	for (; *idx >= 0; idx++, ks->n++) {
-		assert_true(rg_ec_key_public_raw(key[*idx], ks->keys[ks->n].pub) >= 0);
-		assert_true(rg_ec_key_id(key[*idx], ks->keys[ks->n].id) >= 0);
-	}
-}
 
 static int setup(void **state)
 {
@@ -71,7 +55,7 @@ static int setup(void **state)
 		return -1;
 	snprintf(path, sizeof path, "%s/device.db-config", dir);
 	rg_clock_manual_init(&clk, t0 * 1000);
-	keyset(&anchor, "acme", 1, 2, K012);
+	cfgt_keyset(&anchor, "acme", 1, 2, K012);
 	return 0;
 }
 
@@ -90,11 +74,11 @@ static int teardown(void **state)
 
 static char *sign(const char *doc, const int *idx)
 {
-	struct rg_ec_key *ks[NKEYS];
+	struct rg_ec_key *ks[CFGT_KEYS];
 	size_t n = 0;
 	char *env = NULL, err[256];
 	for (; *idx >= 0; idx++)
-		ks[n++] = key[*idx];
+		ks[n++] = cfgt_key[*idx];
 	if (cfgdoc_sign(doc, strlen(doc), NULL, 0, ks, n, &env, err, sizeof err) < 0)
 		fail_msg("sign: %s", err);
 	return env;
@@ -439,7 +423,7 @@ static void test_rotation_in_order_and_retired_keys(void **state)
 	struct cfgdoc_keyset v2;
 	(void)state;
 	struct cfgstate *s = open_state(&anchor);
-	keyset(&v2, "acme", 2, 2, K234);
+	cfgt_keyset(&v2, "acme", 2, 2, K234);
 	assert_int_equal(offer(s, CFGDOC_SCOPE_STORE, doc("store", 1, t0 + DAY, "{}", K01), &r), 1);
 
 	/* missing either threshold: refused, in the report under keys */
@@ -485,7 +469,7 @@ static void test_rotation_in_order_and_retired_keys(void **state)
 
 	/* a newer anchor (re-provisioned) wins over the stored set */
 	struct cfgdoc_keyset v5;
-	keyset(&v5, "acme", 5, 1, K56);
+	cfgt_keyset(&v5, "acme", 5, 1, K56);
 	s = open_state(&v5);
 	assert_int_equal(cfgstate_keys(s)->version, 5);
 	cfgstate_close(s);
@@ -501,7 +485,7 @@ static void test_rotation_in_order_and_retired_keys(void **state)
 				    .identity = "dev-0042-k1",
 				    .clock = &clk.clock};
 	char err[256];
-	keyset(&other, "globex", 9, 1, K01);
+	cfgt_keyset(&other, "globex", 9, 1, K01);
 	assert_int_equal(cfgstate_open(&p, &s, err, sizeof err), RG_ERR_VERIFY);
 	assert_null(s);
 	assert_non_null(strstr(err, "tenant acme, the trust anchor is for globex"));
@@ -513,8 +497,8 @@ static void test_rotation_chain_out_of_order(void **state)
 	struct cfgdoc_keyset v2, v3;
 	(void)state;
 	struct cfgstate *s = open_state(&anchor);
-	keyset(&v2, "acme", 2, 2, K234);
-	keyset(&v3, "acme", 3, 2, K456);
+	cfgt_keyset(&v2, "acme", 2, 2, K234);
+	cfgt_keyset(&v3, "acme", 3, 2, K456);
 	char *r2 = rotation(&v2, (const int[]){0, 1, 2, 3, -1}); /* v1: 0,1  v2: 2,3 */
 	char *r3 = rotation(&v3, (const int[]){2, 3, 4, 5, -1}); /* v2: 2,3  v3: 4,5 */
 
@@ -564,8 +548,8 @@ static void test_bad_rotation_in_chain(void **state)
 	struct cfgdoc_keyset v2, v3;
 	(void)state;
 	struct cfgstate *s = open_state(&anchor);
-	keyset(&v2, "acme", 2, 2, K234);
-	keyset(&v3, "acme", 3, 2, K456);
+	cfgt_keyset(&v2, "acme", 2, 2, K234);
+	cfgt_keyset(&v3, "acme", 3, 2, K456);
 	/* v3 is signed by v2's keys only (not its own threshold): refused when reached */
 	assert_int_equal(offer(s, CFGDOC_SCOPE_KEYS, rotation(&v3, K23), &r), 0);
 	assert_int_equal(

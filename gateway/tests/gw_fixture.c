@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -193,4 +194,38 @@ char *gwfx_cfg_envelope(const struct gwfx_cfgkeys *k, size_t key, const char *te
 	if (cfgdoc_sign(doc, (size_t)n, NULL, 0, signer, 1, &env, err, sizeof err) < 0)
 		return NULL;
 	return env;
+}
+
+/* ---- the real daemon ---- */
+
+pid_t gwfx_spawn(const char *bin, const char *cfg, const char *log)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd < 0)
+			_exit(127);
+		dup2(fd, 2);
+		dup2(fd, 1);
+		execl(bin, bin, "--config", cfg, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+char *gwfx_slurp(const char *path)
+{
+	FILE *i = fopen(path, "rb");
+	char *buf;
+	long n;
+	if (!i)
+		return NULL;
+	fseek(i, 0, SEEK_END);
+	n = ftell(i);
+	fseek(i, 0, SEEK_SET);
+	buf = n >= 0 ? calloc(1, (size_t)n + 1) : NULL;
+	if (buf && fread(buf, 1, (size_t)n, i) != (size_t)n)
+		buf[0] = '\0';
+	fclose(i);
+	return buf;
 }

@@ -8,6 +8,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "common/cfgdoc.h"
 #include "common/clock.h"
@@ -70,5 +71,14 @@ int gwfx_cfg_anchor_write(const struct gwfx_cfgkeys *k, const char *path);
 char *gwfx_cfg_envelope(const struct gwfx_cfgkeys *k, size_t key, const char *tenant,
 			const char *scope, const char *store, const char *device, int64_t version,
 			int64_t now_s, const char *settings);
+
+/* ---- the real daemon ---- */
+
+/* Start bin --config cfg with stdout and stderr appended to log: its pid
+ * (> 0), or -1. */
+pid_t gwfx_spawn(const char *bin, const char *cfg, const char *log);
+/* A whole log (or other text) file, malloc'd and NUL-terminated; NULL if
+ * it cannot be read. */
+char *gwfx_slurp(const char *path);
 
 #endif

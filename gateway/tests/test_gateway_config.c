@@ -271,18 +271,8 @@ static void write_config(struct fx *f)
 
 static void gw_start(struct fx *f)
 {
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd = open(f->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd < 0)
-			_exit(127);
-		dup2(fd, 2);
-		dup2(fd, 1);
-		execl(gateway_bin, gateway_bin, "--config", f->cfg, (char *)NULL);
-		_exit(127);
-	}
-	f->gw = pid;
+	f->gw = gwfx_spawn(gateway_bin, f->cfg, f->log);
+	assert_true(f->gw > 0);
 }
 
 static int gw_stop(struct fx *f)
@@ -300,26 +290,9 @@ static int gw_stop(struct fx *f)
 	return -1;
 }
 
-static char *slurp(const char *path)
-{
-	FILE *i = fopen(path, "rb");
-	char *buf;
-	long n;
-	if (!i)
-		return NULL;
-	fseek(i, 0, SEEK_END);
-	n = ftell(i);
-	fseek(i, 0, SEEK_SET);
-	buf = calloc(1, (size_t)n + 1);
-	if (buf && fread(buf, 1, (size_t)n, i) != (size_t)n)
-		buf[0] = '\0';
-	fclose(i);
-	return buf;
-}
-
 static int log_count(struct fx *f, const char *needle)
 {
-	char *log = slurp(f->log);
+	char *log = gwfx_slurp(f->log);
 	int n = 0;
 	for (char *p = log ? strstr(log, needle) : NULL; p; p = strstr(p + 1, needle))
 		n++;
@@ -650,7 +623,7 @@ static void the_gateway_applies_a_signed_store_document_and_reports_a_bad_one(vo
 	gw_start(f);
 	wait_log(f, "event=started", 2);
 	{
-		char *log = slurp(f->log), *p = log, *last = NULL;
+		char *log = gwfx_slurp(f->log), *p = log, *last = NULL;
 		while ((p = strstr(p, "event=started")))
 			last = p++;
 		assert_non_null(last);

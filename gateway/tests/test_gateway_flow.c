@@ -85,18 +85,8 @@ static void write_config(struct fx *f, int64_t budget, int stats_s)
 
 static void gw_start(struct fx *f)
 {
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd = open(f->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd < 0)
-			_exit(127);
-		dup2(fd, 2);
-		dup2(fd, 1);
-		execl(gateway_bin, gateway_bin, "--config", f->cfg, (char *)NULL);
-		_exit(127);
-	}
-	f->gw = pid;
+	f->gw = gwfx_spawn(gateway_bin, f->cfg, f->log);
+	assert_true(f->gw > 0);
 }
 
 static int gw_wait_exit(struct fx *f, int ms)
@@ -120,29 +110,12 @@ static void gw_signal(struct fx *f, int sig)
 	assert_int_equal(kill(f->gw, sig), 0);
 }
 
-static char *slurp(const char *path)
-{
-	FILE *i = fopen(path, "rb");
-	char *buf;
-	long n;
-	if (!i)
-		return NULL;
-	fseek(i, 0, SEEK_END);
-	n = ftell(i);
-	fseek(i, 0, SEEK_SET);
-	buf = calloc(1, (size_t)n + 1);
-	if (buf && fread(buf, 1, (size_t)n, i) != (size_t)n)
-		buf[0] = '\0';
-	fclose(i);
-	return buf;
-}
-
 /* Wait until the gateway's log holds needle (driving the clients). */
 static void wait_log(struct fx *f, const char *needle)
 {
 	int64_t end = tb_now_ms() + WAIT_MS;
 	for (;;) {
-		char *log = slurp(f->log);
+		char *log = gwfx_slurp(f->log);
 		bool found = log && strstr(log, needle);
 		free(log);
 		if (found)
@@ -156,7 +129,7 @@ static void wait_log(struct fx *f, const char *needle)
 /* The last value of key=<n> in the log's last line holding event. */
 static long long log_counter(struct fx *f, const char *event, const char *key)
 {
-	char *log = slurp(f->log), *line = NULL, *p, want[64];
+	char *log = gwfx_slurp(f->log), *line = NULL, *p, want[64];
 	long long v = -1;
 	assert_non_null(log);
 	snprintf(want, sizeof want, "event=%s ", event);
@@ -527,7 +500,7 @@ static void run_cli(struct fx *f, const char *identity, const char *topic, const
 	tb_env_file(f->env, identity, ".crt", crt, sizeof crt);
 	tb_env_file(f->env, identity, ".key", key, sizeof key);
 	snprintf(port, sizeof port, "%u", tb_broker_port(f->store));
-	char *doc = resp ? slurp(file) : NULL;
+	char *doc = resp ? gwfx_slurp(file) : NULL;
 	if (resp) {
 		assert_non_null(doc);
 		file = doc;

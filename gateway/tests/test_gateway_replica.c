@@ -363,18 +363,8 @@ static void write_config(struct fx *f)
 
 static void gw_start(struct fx *f)
 {
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd = open(f->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd < 0)
-			_exit(127);
-		dup2(fd, 2);
-		dup2(fd, 1);
-		execl(gateway_bin, gateway_bin, "--config", f->cfg, (char *)NULL);
-		_exit(127);
-	}
-	f->gw = pid;
+	f->gw = gwfx_spawn(gateway_bin, f->cfg, f->log);
+	assert_true(f->gw > 0);
 }
 
 static void gw_kill(struct fx *f, int sig)
@@ -388,26 +378,9 @@ static void gw_kill(struct fx *f, int sig)
 		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
-static char *slurp(const char *path)
-{
-	FILE *i = fopen(path, "rb");
-	char *buf;
-	long n;
-	if (!i)
-		return NULL;
-	fseek(i, 0, SEEK_END);
-	n = ftell(i);
-	fseek(i, 0, SEEK_SET);
-	buf = calloc(1, (size_t)n + 1);
-	if (buf && fread(buf, 1, (size_t)n, i) != (size_t)n)
-		buf[0] = '\0';
-	fclose(i);
-	return buf;
-}
-
 static int count_in_log(struct fx *f, const char *needle)
 {
-	char *log = slurp(f->log);
+	char *log = gwfx_slurp(f->log);
 	int n = 0;
 	for (const char *p = log ? strstr(log, needle) : NULL; p; p = strstr(p + 1, needle))
 		n++;
