@@ -25,6 +25,8 @@ struct rg_db {
 	struct stmt_slot cache[STMT_CACHE_MAX];
 	size_t ncache;
 	char errmsg[512];
+	bool durable; /* opened RG_DB_DURABLE (synchronous=FULL) */
+	bool lazy;    /* a rg_db_begin_lazy transaction is open */
 };
 
 int rg_db_err(int rc)
@@ -145,8 +147,9 @@ int rg_db_open(const char *path, const struct rg_db_opts *opts, struct rg_db **o
 			free(d);
 			return rc;
 		}
+		d->durable = opts->durability != RG_DB_FAST;
 		snprintf(pragma, sizeof pragma, "PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;",
-			 opts->durability == RG_DB_FAST ? "NORMAL" : "FULL");
+			 d->durable ? "FULL" : "NORMAL");
 		if ((rc = rg_db_exec(d, pragma)) < 0) {
 			rg_error("db", "pragma_failed", "path=%s error=\"%s\"", path, d->errmsg);
 			rg_db_close(d);
@@ -206,20 +209,56 @@ int rg_db_prepare(struct rg_db *d, const char *sql, sqlite3_stmt **out)
 	return 0;
 }
 
+/* After a lazy transaction has ended (committed or rolled back): the
+ * connection's durability again. A failure here would leave every later
+ * commit lazy, so it is an error of the commit, and logged. */
+static int lazy_end(struct rg_db *d)
+{
+	char *msg = NULL;
+	int rc;
+	if (!d->lazy || !sqlite3_get_autocommit(d->db))
+		return 0;
+	rc = sqlite3_exec(d->db, "PRAGMA synchronous=FULL", NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		rg_error("db", "durability_restore_failed", "error=\"%s\"",
+			 msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return rg_db_err(rc) ? rg_db_err(rc) : RG_ERR_DB;
+	}
+	d->lazy = false;
+	return 0;
+}
+
 int rg_db_begin(struct rg_db *d)
 {
 	return rg_db_exec(d, "BEGIN IMMEDIATE");
 }
 
+/* SQLite refuses to change synchronous inside a transaction: it is set
+ * before BEGIN and put back once the transaction has ended. */
+int rg_db_begin_lazy(struct rg_db *d)
+{
+	int rc;
+	if (d->durable && (rc = rg_db_exec(d, "PRAGMA synchronous=NORMAL")) < 0)
+		return rc;
+	d->lazy = d->durable;
+	if ((rc = rg_db_begin(d)) < 0)
+		lazy_end(d);
+	return rc;
+}
+
 int rg_db_commit(struct rg_db *d)
 {
-	return rg_db_exec(d, "COMMIT");
+	int rc = rg_db_exec(d, "COMMIT");
+	int rc2 = lazy_end(d);
+	return rc < 0 ? rc : rc2;
 }
 
 void rg_db_rollback(struct rg_db *d)
 {
 	if (!sqlite3_get_autocommit(d->db))
 		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+	lazy_end(d);
 }
 
 int rg_db_user_version(struct rg_db *d)

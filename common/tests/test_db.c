@@ -1,7 +1,8 @@
 /*
  * test_db.c - the SQLite helpers on real database files: WAL and durability
  * pragmas, migrations that are all-or-nothing, refusal of a newer schema,
- * statement reuse and busy handling between two connections.
+ * statement reuse and busy handling between two connections, and lazy
+ * transactions (no sync at their commit, counted by a VFS shim).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -202,6 +203,181 @@ static void busy_writer_times_out_cleanly(void **state)
 	rg_db_close(b);
 }
 
+/* ---- a VFS that counts syncs: the default one, with xSync counted ---- */
+
+static int syncs;
+static sqlite3_vfs *real_vfs, counting_vfs;
+
+struct cfile {
+	sqlite3_file base;
+	sqlite3_file *real; /* the default VFS's file, allocated after this */
+};
+
+#define REAL(f) (((struct cfile *)(f))->real)
+
+static int c_close(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xClose(REAL(f));
+}
+static int c_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
+{
+	return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
+}
+static int c_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+	return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
+}
+static int c_truncate(sqlite3_file *f, sqlite3_int64 n)
+{
+	return REAL(f)->pMethods->xTruncate(REAL(f), n);
+}
+static int c_sync(sqlite3_file *f, int flags)
+{
+	syncs++;
+	return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+static int c_size(sqlite3_file *f, sqlite3_int64 *n)
+{
+	return REAL(f)->pMethods->xFileSize(REAL(f), n);
+}
+static int c_lock(sqlite3_file *f, int l)
+{
+	return REAL(f)->pMethods->xLock(REAL(f), l);
+}
+static int c_unlock(sqlite3_file *f, int l)
+{
+	return REAL(f)->pMethods->xUnlock(REAL(f), l);
+}
+static int c_reserved(sqlite3_file *f, int *out)
+{
+	return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+static int c_fcntl(sqlite3_file *f, int op, void *arg)
+{
+	return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+static int c_sector(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+static int c_devchar(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+static int c_shm_map(sqlite3_file *f, int pg, int sz, int ext, void volatile **out)
+{
+	return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, ext, out);
+}
+static int c_shm_lock(sqlite3_file *f, int off, int n, int flags)
+{
+	return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
+}
+static void c_shm_barrier(sqlite3_file *f)
+{
+	REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+static int c_shm_unmap(sqlite3_file *f, int del)
+{
+	return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+
+static const sqlite3_io_methods counting_io = {
+    .iVersion = 2,
+    .xClose = c_close,
+    .xRead = c_read,
+    .xWrite = c_write,
+    .xTruncate = c_truncate,
+    .xSync = c_sync,
+    .xFileSize = c_size,
+    .xLock = c_lock,
+    .xUnlock = c_unlock,
+    .xCheckReservedLock = c_reserved,
+    .xFileControl = c_fcntl,
+    .xSectorSize = c_sector,
+    .xDeviceCharacteristics = c_devchar,
+    .xShmMap = c_shm_map,
+    .xShmLock = c_shm_lock,
+    .xShmBarrier = c_shm_barrier,
+    .xShmUnmap = c_shm_unmap,
+};
+
+static int c_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, int *out)
+{
+	struct cfile *c = (struct cfile *)f;
+	int rc;
+	(void)v;
+	c->real = (sqlite3_file *)(c + 1);
+	rc = real_vfs->xOpen(real_vfs, name, c->real, flags, out);
+	c->base.pMethods = rc == SQLITE_OK && c->real->pMethods ? &counting_io : NULL;
+	return rc;
+}
+
+static void counting_vfs_install(void)
+{
+	if (real_vfs)
+		return;
+	real_vfs = sqlite3_vfs_find(NULL);
+	counting_vfs = *real_vfs;
+	counting_vfs.iVersion = 1; /* no xSetSystemCall & co: not needed */
+	counting_vfs.zName = "rg-counting";
+	counting_vfs.szOsFile = (int)sizeof(struct cfile) + real_vfs->szOsFile;
+	counting_vfs.xOpen = c_open;
+	assert_int_equal(sqlite3_vfs_register(&counting_vfs, 1), SQLITE_OK);
+}
+
+/* A lazy transaction commits without a sync and puts the durability back:
+ * the next ordinary commit syncs (covering the lazy one), and so does a
+ * plain commit after a lazy one that was rolled back. A FAST database
+ * stays NORMAL throughout. */
+static void lazy_commit_skips_the_sync_once(void **state)
+{
+	struct rg_db *db, *fast;
+	struct rg_db_opts fo = {.durability = RG_DB_FAST};
+	int before;
+	(void)state;
+	counting_vfs_install();
+	assert_int_equal(rg_db_open(path, NULL, &db), 0);
+	assert_int_equal(rg_db_migrate(db, good, 2, NULL), 2);
+
+	before = syncs;
+	assert_int_equal(rg_db_begin(db), 0);
+	assert_int_equal(rg_db_exec(db, "INSERT INTO profiles(body) VALUES ('durable')"), 0);
+	assert_int_equal(rg_db_commit(db), 0);
+	assert_true(syncs > before); /* the baseline: a durable commit syncs */
+
+	before = syncs;
+	assert_int_equal(rg_db_begin_lazy(db), 0);
+	assert_string_equal(text1(db, "SELECT 'in'"), "in");
+	assert_int_equal(rg_db_exec(db, "DELETE FROM profiles WHERE body = 'durable'"), 0);
+	assert_int_equal(rg_db_commit(db), 0);
+	assert_int_equal(syncs, before);
+	assert_string_equal(text1(db, "PRAGMA synchronous"), "2"); /* FULL again */
+	assert_string_equal(text1(db, "SELECT count(*) FROM profiles"), "0");
+
+	before = syncs;
+	assert_int_equal(rg_db_begin(db), 0);
+	assert_int_equal(rg_db_exec(db, "INSERT INTO profiles(body) VALUES ('next')"), 0);
+	assert_int_equal(rg_db_commit(db), 0);
+	assert_true(syncs > before);
+
+	/* rolled back: durable again too */
+	assert_int_equal(rg_db_begin_lazy(db), 0);
+	rg_db_rollback(db);
+	assert_string_equal(text1(db, "PRAGMA synchronous"), "2");
+	before = syncs;
+	assert_int_equal(rg_db_begin(db), 0);
+	assert_int_equal(rg_db_exec(db, "INSERT INTO profiles(body) VALUES ('after')"), 0);
+	assert_int_equal(rg_db_commit(db), 0);
+	assert_true(syncs > before);
+	rg_db_close(db);
+
+	assert_int_equal(rg_db_open(path, &fo, &fast), 0);
+	assert_int_equal(rg_db_begin_lazy(fast), 0);
+	assert_int_equal(rg_db_commit(fast), 0);
+	assert_string_equal(text1(fast, "PRAGMA synchronous"), "1"); /* still NORMAL */
+	rg_db_close(fast);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -211,6 +387,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(newer_database_is_refused_untouched, setup, teardown),
 		cmocka_unit_test_setup_teardown(statements_are_cached_and_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(busy_writer_times_out_cleanly, setup, teardown),
+		cmocka_unit_test_setup_teardown(lazy_commit_skips_the_sync_once, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -159,6 +159,12 @@ int store__begin(struct store *s, const char *what)
 	return rc < 0 ? store__db_fail(s, what, rc) : 0;
 }
 
+int store__begin_lazy(struct store *s, const char *what)
+{
+	int rc = rg_db_begin_lazy(s->db);
+	return rc < 0 ? store__db_fail(s, what, rc) : 0;
+}
+
 int store__commit(struct store *s, const char *what)
 {
 	int rc = rg_db_commit(s->db);

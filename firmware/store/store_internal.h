@@ -75,6 +75,9 @@ int store__exists(struct store *s, const char *sql, const char *arg, const char 
 /* Step a statement that returns no row (or ignores it) and reset it. */
 int store__step_done(struct store *s, sqlite3_stmt *st, const char *what);
 int store__begin(struct store *s, const char *what);
+/* A transaction that a power cut may undo harmlessly (rg_db_begin_lazy):
+ * marking rows sent, deleting rows central acknowledged. */
+int store__begin_lazy(struct store *s, const char *what);
 int store__commit(struct store *s, const char *what);
 /* Persist the HLC clock's last stamp (inside an open transaction). */
 int store__hlc_save(struct store *s);

@@ -120,15 +120,20 @@ void gw_spool_set_budget(struct gw_spool *s, int64_t budget_bytes)
 		s->budget = budget_bytes;
 }
 
-int gw_spool_begin(struct gw_spool *s)
+static int begin(struct gw_spool *s, bool lazy)
 {
 	int rc;
 	if (s->in_tx)
 		return RG_ERR_STATE;
-	if ((rc = rg_db_begin(s->db)) < 0)
+	if ((rc = lazy ? rg_db_begin_lazy(s->db) : rg_db_begin(s->db)) < 0)
 		return db_fail(s, "begin", rc);
 	s->in_tx = true;
 	return 0;
+}
+
+int gw_spool_begin(struct gw_spool *s)
+{
+	return begin(s, false);
 }
 
 int gw_spool_commit(struct gw_spool *s)
@@ -497,7 +502,9 @@ int gw_spool_ack(struct gw_spool *s, const char *device, const struct rg_uuid *i
 	memset(r, 0, sizeof *r);
 	if (!device || (!ids && n))
 		return RG_ERR_INVAL;
-	if ((rc = gw_spool_begin(s)) < 0)
+	/* Lazy: a power cut that undoes this delete brings the batch back; it
+	 * is forwarded again and central acknowledges it as a duplicate. */
+	if ((rc = begin(s, true)) < 0)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
 		if ((rc = ack_one(s, device, &ids[i], r)) < 0) {

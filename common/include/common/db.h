@@ -75,6 +75,14 @@ int rg_db_exec(struct rg_db *db, const char *sql);
 
 /* BEGIN IMMEDIATE (takes the write lock now, so busy errors come early). */
 int rg_db_begin(struct rg_db *db);
+/* BEGIN IMMEDIATE for a transaction whose loss at a power cut is harmless
+ * because it would be redone (deleting rows central has acknowledged: a
+ * lost delete means a re-send that central ignores as a duplicate). Its
+ * COMMIT does not wait for the disk (synchronous=NORMAL for this one
+ * transaction; never corrupt, and the next durable commit's sync covers
+ * it); the connection's own durability is back once it ends. Never for
+ * what someone was promised: a receipt, an ack, an erasure. */
+int rg_db_begin_lazy(struct rg_db *db);
 int rg_db_commit(struct rg_db *db);
 /* Safe to call when no transaction is open. */
 void rg_db_rollback(struct rg_db *db);
