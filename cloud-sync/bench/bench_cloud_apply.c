@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 			struct rg_hlc h = {.wall_ms = hlc++, .logical = 0};
 			rg_uuid7_next(&gen, &id);
 			snprintf(pid, sizeof pid, "p-%06ld",
-				 1 + (long)(k * (size_t)batch + i) % profiles);
+				 1 + ((long)(k * (size_t)batch + i) * 7919) % profiles);
 			rg_wire_writer_add(
 			    w, &id, &h, RG_KIND_IDENTIFIED, pid, NULL,
 			    "{\"channel\":\"kiosk\",\"type\":\"loyalty\",\"source\":\"barcode\"}");

@@ -11,6 +11,8 @@
 #include "store_internal.h"
 
 #define SQ_REDIRECT_HOPS_MAX 64 /* merges chained one into the next */
+#define SQ_WAL_PAGES 16384	/* wal_autocheckpoint: 64 MiB of 4 KiB pages */
+#define SQ_WAL_KEEP_MIB 64	/* journal_size_limit after a checkpoint */
 
 struct sq {
 	struct rg_db *db;

@@ -88,7 +88,7 @@ static int64_t recent_cut(struct sq *s, const struct cloud_repl_req *rq)
 /* The home_and_recent policy as SQL over profile row p: ?11 = the store,
  * ?12 = the "recent" stamp. Interactions count for the person when they
  * addressed the profile or one merged straight into it. Each EXISTS is one
- * probe of interactions_by_store (store, resolved_id, hlc): the policy is
+ * probe of interactions_by_person (resolved_id, store, hlc): the policy is
  * asked for every profile of every page, against a table that grows by
  * every tap. */
 #define POLICY_SQL                                                                                 \

@@ -70,7 +70,7 @@ static int sq_open(const struct cloud_store_opts *o, void **priv)
 	struct rg_db_opts dbo = {.durability = RG_DB_DURABLE,
 				 .busy_timeout_ms =
 				     o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 10000};
-	char pragma[160];
+	char pragma[256];
 	struct sq *s;
 	int rc;
 
@@ -89,11 +89,17 @@ static int sq_open(const struct cloud_store_opts *o, void **priv)
 	}
 	/* A page cache big enough for the hot part of the profile and index
 	 * pages (the default ~2 MB makes every item re-read pages from the OS),
-	 * temporary tables in memory, and memory-mapped reads if asked for. */
+	 * temporary tables in memory, and memory-mapped reads if asked for.
+	 * Checkpoints every SQ_WAL_PAGES pages instead of SQLite's 1000: items
+	 * for random people dirty pages all over the indexes, and a page that
+	 * many commits wrote is copied back once per checkpoint, not once per
+	 * 1000 pages; the WAL file is cut back to SQ_WAL_KEEP_MIB after one. */
 	snprintf(pragma, sizeof pragma,
-		 "PRAGMA cache_size=-%d; PRAGMA temp_store=MEMORY; PRAGMA mmap_size=%lld;",
+		 "PRAGMA cache_size=-%d; PRAGMA temp_store=MEMORY; PRAGMA mmap_size=%lld;"
+		 " PRAGMA wal_autocheckpoint=%d; PRAGMA journal_size_limit=%lld;",
 		 (o->cache_mib > 0 ? o->cache_mib : CLOUD_CACHE_MIB_DEFAULT) * 1024,
-		 (long long)(o->mmap_mib > 0 ? o->mmap_mib : 0) * 1024 * 1024);
+		 (long long)(o->mmap_mib > 0 ? o->mmap_mib : 0) * 1024 * 1024, SQ_WAL_PAGES,
+		 (long long)SQ_WAL_KEEP_MIB * 1024 * 1024);
 	if ((rc = rg_db_exec(s->db, pragma)) < 0) {
 		sq__fail(s, rc, "pragma");
 		rg_db_close(s->db);
