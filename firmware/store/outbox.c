@@ -225,7 +225,7 @@ static int per_id(struct store *s, const char *sql, const char *what, const stru
 
 	/* Lazy: a power cut that undoes a mark only loses a count, and one
 	 * that undoes an ack's delete brings rows back that go out again and
-	 * that central acknowledges as duplicates (docs/protocol.md). */
+	 * that central acknowledges as duplicates (docs/wire.md). */
 	if ((rc = store__begin_lazy(s, what)) < 0)
 		return rc;
 	if (is_ack && (rc = store__seen_write(s)) < 0)
