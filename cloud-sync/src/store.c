@@ -83,6 +83,28 @@ int cloud_store_apply_batch(struct cloud_store *s, const struct rg_wire_batch *b
 	return s->ops->apply_batch(s->priv, b, r);
 }
 
+int cloud_store_apply_batches(struct cloud_store *s, const struct rg_wire_batch *const *bs,
+			      size_t n, struct cloud_apply_result *rs, int *rcs)
+{
+	int rc = RG_ERR_INVAL, ok = 0;
+
+	if (!s || !bs || !rs || !rcs || n < 1 || n > CLOUD_GROUP_MAX)
+		return RG_ERR_INVAL;
+	for (size_t k = 0; k < n; k++)
+		if (!bs[k] || !bs[k]->n_items || !bs[k]->items)
+			return RG_ERR_INVAL;
+	if (s->ops->apply_batches)
+		return s->ops->apply_batches(s->priv, bs, n, rs, rcs);
+	for (size_t k = 0; k < n; k++) {
+		memset(&rs[k], 0, sizeof rs[k]);
+		if ((rcs[k] = s->ops->apply_batch(s->priv, bs[k], &rs[k])) < 0)
+			rc = rcs[k];
+		else
+			ok++;
+	}
+	return ok ? 0 : rc;
+}
+
 int cloud_store_profile_get(struct cloud_store *s, const char *id, struct cloud_profile *out)
 {
 	if (out)

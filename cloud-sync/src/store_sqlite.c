@@ -213,24 +213,25 @@ static int seen_before(struct sq *s, const char *id)
 	return rc == SQLITE_DONE ? 0 : sq__fail(s, rg_db_err(rc), "seen_before");
 }
 
+/* The profile's version up (and its visit, when visit_ms), and a change-log
+ * row with the new version and stamp. No RETURNING: SQLite builds a
+ * temporary table for every execution of one, on the path of every item. */
 int sq__bump(struct sq *s, int64_t pid, const char *id, uint64_t hlc, const int64_t *visit_ms,
 	     const char *what, const char *other, size_t *changes)
 {
 	sqlite3_stmt *st;
-	int64_t version = 0, stamp = 0;
 	int rc;
 
 	if (visit_ms)
 		rc = sq__prep(s,
 			      "UPDATE profiles SET visits = visits + 1,"
 			      " last_seen_ms = max(last_seen_ms, ?4), version = version + 1,"
-			      " hlc = max(hlc, ?2), updated_ms = ?3 WHERE pid = ?1"
-			      " RETURNING version, hlc",
+			      " hlc = max(hlc, ?2), updated_ms = ?3 WHERE pid = ?1",
 			      &st);
 	else
 		rc = sq__prep(s,
 			      "UPDATE profiles SET version = version + 1, hlc = max(hlc, ?2),"
-			      " updated_ms = ?3 WHERE pid = ?1 RETURNING version, hlc",
+			      " updated_ms = ?3 WHERE pid = ?1",
 			      &st);
 	if (rc < 0)
 		return rc;
@@ -239,22 +240,17 @@ int sq__bump(struct sq *s, int64_t pid, const char *id, uint64_t hlc, const int6
 	sqlite3_bind_int64(st, 3, sq__now_ms(s));
 	if (visit_ms)
 		sqlite3_bind_int64(st, 4, *visit_ms);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		version = sqlite3_column_int64(st, 0);
-		stamp = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW)
-		return sq__fail(s, rc == SQLITE_DONE ? RG_ERR_NOTFOUND : rg_db_err(rc), "bump");
+	if ((rc = sq__done(s, st, "bump")) < 0)
+		return rc;
+	if (sq__changed(s) != 1)
+		return sq__fail(s, RG_ERR_NOTFOUND, "bump");
 	if ((rc = sq__prep(s,
 			   "INSERT INTO changes(profile_id, version, hlc, what, at_ms, other_id)"
-			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+			   " SELECT ?1, version, hlc, ?4, ?5, ?6 FROM profiles WHERE pid = ?2",
 			   &st)) < 0)
 		return rc;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, version);
-	sqlite3_bind_int64(st, 3, stamp);
+	sqlite3_bind_int64(st, 2, pid);
 	sqlite3_bind_text(st, 4, what, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, sq__now_ms(s));
 	if (other)
@@ -744,17 +740,16 @@ static int apply_item(struct sq *s, const struct sq__item *x, struct lane_note *
 	return 0;
 }
 
-static int sq_apply_batch(void *priv, const struct rg_wire_batch *b, struct cloud_apply_result *r)
+/* One batch's items and its per-device order record, inside the caller's
+ * transaction. */
+static int apply_items(struct sq *s, const struct rg_wire_batch *b, struct cloud_apply_result *r)
 {
-	struct sq *s = priv;
 	struct lane_note lanes[RG_LANE__COUNT];
 	char batch_id[RG_UUID_STR_LEN + 1];
 	int rc;
 
 	memset(lanes, 0, sizeof lanes);
 	rg_uuid_format(&b->batch_id, batch_id);
-	if ((rc = rg_db_begin(s->db)) < 0)
-		return sq__fail(s, rc, "begin");
 	for (size_t i = 0; i < b->n_items; i++) {
 		const struct rg_wire_item *it = &b->items[i];
 		char id[RG_UUID_STR_LEN + 1];
@@ -771,10 +766,54 @@ static int sq_apply_batch(void *priv, const struct rg_wire_batch *b, struct clou
 				     .batch = batch_id};
 		rg_uuid_format(&it->id, id);
 		if ((rc = apply_item(s, &x, lanes, "update", r)) < 0)
-			goto fail;
+			return rc;
 	}
-	if ((rc = device_flush(s, b, lanes)) < 0)
-		goto fail;
+	return device_flush(s, b, lanes);
+}
+
+static int sq_apply_batches(void *priv, const struct rg_wire_batch *const *bs, size_t n,
+			    struct cloud_apply_result *rs, int *rcs);
+
+static int sq_apply_batch(void *priv, const struct rg_wire_batch *b, struct cloud_apply_result *r)
+{
+	const struct rg_wire_batch *one[1] = {b};
+	int rc1 = 0, rc = sq_apply_batches(priv, one, 1, r, &rc1);
+	return rc < 0 ? rc : rc1;
+}
+
+/* n batches, each all or nothing (a savepoint of its own), under one
+ * commit: the commit's sync and the pages that several batches share are
+ * written once. A batch that fails is rolled back alone (rcs[i] < 0, rs[i]
+ * zero) and the others stay; a failed commit fails them all. */
+static int sq_apply_batches(void *priv, const struct rg_wire_batch *const *bs, size_t n,
+			    struct cloud_apply_result *rs, int *rcs)
+{
+	struct sq *s = priv;
+	size_t ok = 0;
+	int rc;
+
+	memset(rs, 0, n * sizeof *rs);
+	memset(rcs, 0, n * sizeof *rcs);
+	if ((rc = rg_db_begin(s->db)) < 0)
+		return sq__fail(s, rc, "begin");
+	for (size_t k = 0; k < n; k++) {
+		if ((rc = rg_db_exec(s->db, "SAVEPOINT batch")) < 0)
+			goto fail;
+		if ((rcs[k] = apply_items(s, bs[k], &rs[k])) < 0) {
+			memset(&rs[k], 0, sizeof rs[k]);
+			if ((rc = rg_db_exec(s->db, "ROLLBACK TO batch; RELEASE batch")) < 0)
+				goto fail;
+			continue;
+		}
+		if ((rc = rg_db_exec(s->db, "RELEASE batch")) < 0)
+			goto fail;
+		ok++;
+	}
+	if (!ok) {
+		rg_db_rollback(s->db);
+		sq__scrub_finish(s);
+		return rcs[n - 1];
+	}
 	if ((rc = rg_db_commit(s->db)) < 0) {
 		sq__fail(s, rc, "commit");
 		goto fail;
@@ -784,7 +823,9 @@ static int sq_apply_batch(void *priv, const struct rg_wire_batch *b, struct clou
 fail:
 	rg_db_rollback(s->db);
 	sq__scrub_finish(s);
-	memset(r, 0, sizeof *r);
+	memset(rs, 0, n * sizeof *rs);
+	for (size_t k = 0; k < n; k++)
+		rcs[k] = rc;
 	return rc;
 }
 
@@ -1317,4 +1358,5 @@ const struct cloud_store_ops cloud__sqlite_ops = {
     .repl_changes = sq__repl_changes,
     .repl_snapshot = sq__repl_snapshot,
     .repl_prune = sq__repl_prune,
+    .apply_batches = sq_apply_batches,
 };

@@ -2,9 +2,10 @@
  * worker.c - the regulars-cloud daemon. Threads: the rg_mqtt client's
  * thread only copies what arrives into a bounded queue (a full queue makes
  * it wait, which stops it reading from the broker); the main thread owns the
- * store and every decision. A batch is applied in one transaction and its
- * ack is published only after the commit; a refused batch is logged and
- * counted, never acked. Lookups and replication requests (changes pages,
+ * store and every decision. A batch is applied all or nothing (with the
+ * batches queued behind it under one commit: group commit) and its ack is
+ * published only after the commit; a refused batch is logged and counted,
+ * never acked. Lookups and replication requests (changes pages,
  * snapshot chunks: docs/replication.md) are answered from the store; the
  * change log is pruned to replication.retention_days at start and hourly.
  */
@@ -30,6 +31,7 @@
 #define UP_FILTER "$share/cloud/rg/v1/g/+/up/#"
 #define REQ_FILTER "$share/cloud/rg/v1/g/+/req/#"
 #define BUSY_RETRIES 5
+#define GROUP_ITEMS 2000 /* a group stops growing at this many items */
 #define PRUNE_EVERY_MS (3600 * 1000)
 #define DAY_MS (24LL * 3600 * 1000)
 
@@ -45,7 +47,7 @@ struct ev {
 };
 
 struct counters {
-	int64_t batches, items, applied, duplicates, unresolved, erased;
+	int64_t batches, groups, items, applied, duplicates, unresolved, erased;
 	int64_t refused[CLOUD_REFUSE__COUNT];
 	int64_t acks, acks_unsent, apply_failed;
 	int64_t lookups, lookup_hits, lookups_refused, requests_unsupported;
@@ -140,6 +142,23 @@ static struct ev *pop(struct cloud_worker *w)
 	return e;
 }
 
+/* The next event if it is a batch (its topic parsed into *t), else NULL. */
+static struct ev *pop_if_batch(struct cloud_worker *w, struct cloud_topic *t)
+{
+	struct ev *e = NULL;
+	pthread_mutex_lock(&w->mu);
+	if (w->head && cloud_topic_parse(w->head->topic, t) == 0 && !t->is_request) {
+		e = w->head;
+		w->head = e->next;
+		if (!w->head)
+			w->tail = NULL;
+		w->q_bytes -= e->bytes;
+		pthread_cond_signal(&w->room);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return e;
+}
+
 static void on_connect(void *ctx, bool session_present)
 {
 	struct cloud_worker *w = ctx;
@@ -184,7 +203,7 @@ static void batch_ack(struct cloud_worker *w, const struct cloud_topic *t,
 	struct rg_uuid *ids;
 	char *doc = NULL;
 	size_t len = 0;
-	int rc;
+	int rc, n;
 
 	if (!(ids = calloc(b->n_items, sizeof *ids))) {
 		w->n.acks_unsent++;
@@ -194,7 +213,9 @@ static void batch_ack(struct cloud_worker *w, const struct cloud_topic *t,
 		ids[i] = b->items[i].id;
 	rc = rg_wire_ack_encode(b->device, &b->batch_id, ids, b->n_items, &doc, &len);
 	free(ids);
-	snprintf(topic, sizeof topic, "rg/v1/g/%s/down/ack", t->gateway);
+	n = snprintf(topic, sizeof topic, "rg/v1/g/%.*s/down/ack", RG_WIRE_ID_MAX, t->gateway);
+	if (rc == 0 && (n < 0 || (size_t)n >= sizeof topic))
+		rc = RG_ERR_RANGE;
 	if (rc == 0)
 		rc = rg_mqtt_publish(w->mqtt, topic, doc, len, 1, false, NULL);
 	free(doc);
@@ -208,51 +229,81 @@ static void batch_ack(struct cloud_worker *w, const struct cloud_topic *t,
 	w->n.acks++;
 }
 
-static void batch_handle(struct cloud_worker *w, const struct ev *e, const struct cloud_topic *t)
-{
-	char err[RG_WIRE_ERR_MAX], id[RG_UUID_STR_LEN + 1];
-	struct cloud_apply_result r;
+/* A batch taken from the queue, parsed and checked, waiting for its group. */
+struct taken {
+	struct cloud_topic t;
 	struct rg_wire_batch b;
-	int rc, why;
+};
 
-	if (rg_wire_batch_parse(e->payload, e->len, &b, err, sizeof err) < 0) {
+/* Parse and check e's batch into *k; false when refused (logged, counted). */
+static bool batch_take(struct cloud_worker *w, const struct ev *e, const struct cloud_topic *t,
+		       struct taken *k)
+{
+	char err[RG_WIRE_ERR_MAX];
+	int why;
+
+	if (rg_wire_batch_parse(e->payload, e->len, &k->b, err, sizeof err) < 0) {
 		refuse(w, CLOUD_REFUSE_MALFORMED, e->topic, NULL, err);
-		return;
+		return false;
 	}
-	if ((why = cloud_batch_check(t, &b)) > 0) {
-		refuse(w, (enum cloud_refusal)why, e->topic, &b,
+	if ((why = cloud_batch_check(t, &k->b)) > 0) {
+		refuse(w, (enum cloud_refusal)why, e->topic, &k->b,
 		       why == CLOUD_REFUSE_STORE ? "the batch's store is not the gateway's"
 						 : "an item's kind is not of the topic's lane");
-		rg_wire_batch_free(&b);
-		return;
+		rg_wire_batch_free(&k->b);
+		return false;
 	}
+	k->t = *t;
+	return true;
+}
+
+/* Apply the taken batches under one commit (group commit: one sync for
+ * all, pages they share written once), then ack each that committed, in
+ * the order they came. Each batch is still all or nothing. */
+static void group_apply(struct cloud_worker *w, struct taken *ks, size_t n)
+{
+	const struct rg_wire_batch *bs[CLOUD_GROUP_MAX];
+	struct cloud_apply_result rs[CLOUD_GROUP_MAX];
+	int rcs[CLOUD_GROUP_MAX], rc;
+	char id[RG_UUID_STR_LEN + 1];
+
+	for (size_t i = 0; i < n; i++)
+		bs[i] = &ks[i].b;
 	for (int attempt = 0;; attempt++) {
-		rc = cloud_store_apply_batch(w->store, &b, &r);
+		rc = cloud_store_apply_batches(w->store, bs, n, rs, rcs);
 		if (rc != RG_ERR_BUSY || attempt >= BUSY_RETRIES)
 			break;
-		rg_warn(COMP, "apply_busy", "device=%s attempt=%d", b.device, attempt + 1);
+		rg_warn(COMP, "apply_busy", "batches=%zu attempt=%d", n, attempt + 1);
 	}
-	if (rc < 0) {
-		/* nothing committed, nothing acked: the gateway resends later */
-		w->n.apply_failed++;
-		rg_error(COMP, "apply_failed", "device=%s batch=%s items=%zu error=%s", b.device,
-			 rg_uuid_format(&b.batch_id, id), b.n_items, rg_errname(rc));
-		rg_wire_batch_free(&b);
-		return;
+	if (rc == 0)
+		w->n.groups++;
+	for (size_t i = 0; i < n; i++) {
+		const struct rg_wire_batch *b = bs[i];
+		const struct cloud_apply_result *r = &rs[i];
+		if (rcs[i] < 0) {
+			/* nothing committed, nothing acked: the gateway resends later */
+			w->n.apply_failed++;
+			rg_error(COMP, "apply_failed", "device=%s batch=%s items=%zu error=%s",
+				 b->device, rg_uuid_format(&b->batch_id, id), b->n_items,
+				 rg_errname(rcs[i]));
+			continue;
+		}
+		w->n.batches++;
+		w->n.items += (int64_t)b->n_items;
+		w->n.applied += (int64_t)r->applied;
+		w->n.duplicates += (int64_t)r->duplicates;
+		w->n.unresolved += (int64_t)r->unresolved;
+		w->n.erased += (int64_t)r->erased;
+		rg_debug(COMP, "batch_applied",
+			 "device=%s store=%s lane=%s batch=%s items=%zu applied=%zu duplicates=%zu "
+			 "unresolved=%zu erased=%zu group=%zu",
+			 b->device, b->store, rg_lane_name(ks[i].t.lane),
+			 rg_uuid_format(&b->batch_id, id), b->n_items, r->applied, r->duplicates,
+			 r->unresolved, r->erased, n);
+		batch_ack(w, &ks[i].t, b);
 	}
-	w->n.batches++;
-	w->n.items += (int64_t)b.n_items;
-	w->n.applied += (int64_t)r.applied;
-	w->n.duplicates += (int64_t)r.duplicates;
-	w->n.unresolved += (int64_t)r.unresolved;
-	w->n.erased += (int64_t)r.erased;
-	rg_debug(COMP, "batch_applied",
-		 "device=%s store=%s lane=%s batch=%s items=%zu applied=%zu duplicates=%zu "
-		 "unresolved=%zu erased=%zu",
-		 b.device, b.store, rg_lane_name(t->lane), rg_uuid_format(&b.batch_id, id),
-		 b.n_items, r.applied, r.duplicates, r.unresolved, r.erased);
-	batch_ack(w, t, &b);
-	rg_wire_batch_free(&b);
+	for (size_t i = 0; i < n; i++)
+		rg_wire_batch_free(&ks[i].b);
 }
 
 /* ---- lookups ---- */
@@ -397,17 +448,32 @@ static void prune(struct cloud_worker *w)
 	w->last_prune_ms = mono_ms();
 }
 
+/* One event; a batch takes the batches queued right behind it into its
+ * group (up to CLOUD_GROUP_MAX batches, GROUP_ITEMS items). */
 static void handle(struct cloud_worker *w, const struct ev *e)
 {
+	struct taken ks[CLOUD_GROUP_MAX];
 	struct cloud_topic t;
+	size_t n = 0, items = 0;
+	struct ev *next;
+
 	if (cloud_topic_parse(e->topic, &t) < 0) {
 		refuse(w, CLOUD_REFUSE_TOPIC, e->topic, NULL, "not a topic this worker serves");
 		return;
 	}
-	if (t.is_request)
+	if (t.is_request) {
 		request_handle(w, e, &t);
-	else
-		batch_handle(w, e, &t);
+		return;
+	}
+	if (batch_take(w, e, &t, &ks[n]))
+		items += ks[n++].b.n_items;
+	while (n < CLOUD_GROUP_MAX && items < GROUP_ITEMS && (next = pop_if_batch(w, &t))) {
+		if (batch_take(w, next, &t, &ks[n]))
+			items += ks[n++].b.n_items;
+		ev_free(next);
+	}
+	if (n)
+		group_apply(w, ks, n);
 }
 
 /* ---- stats, reload, loop ---- */
@@ -419,13 +485,15 @@ static void stats_line(struct cloud_worker *w)
 	rg_mqtt_stats_get(w->mqtt, &ms);
 	rg_info(
 	    COMP, "stats",
-	    "identity=%s connected=%d batches=%lld items=%lld applied=%lld duplicates=%lld "
+	    "identity=%s connected=%d batches=%lld groups=%lld items=%lld applied=%lld "
+	    "duplicates=%lld "
 	    "unresolved=%lld erased=%lld refused_malformed=%lld refused_store=%lld "
 	    "refused_lane=%lld refused_topic=%lld acks=%lld acks_unsent=%lld apply_failed=%lld "
 	    "lookups=%lld lookup_hits=%lld lookups_refused=%lld changes_requests=%lld "
 	    "pages_sent=%lld snapshot_chunks=%lld requests_refused=%lld queue_bytes=%zu "
 	    "mqtt_received=%lld",
-	    w->cfg.identity, rg_mqtt_connected(w->mqtt), (long long)n->batches, (long long)n->items,
+	    w->cfg.identity, rg_mqtt_connected(w->mqtt), (long long)n->batches, (long long)n->groups,
+	    (long long)n->items,
 	    (long long)n->applied, (long long)n->duplicates, (long long)n->unresolved,
 	    (long long)n->erased, (long long)n->refused[CLOUD_REFUSE_MALFORMED],
 	    (long long)n->refused[CLOUD_REFUSE_STORE], (long long)n->refused[CLOUD_REFUSE_LANE],

@@ -203,6 +203,79 @@ static void failure_midway_leaves_nothing(void **state)
 	rg_wire_batch_free(&b);
 }
 
+/* Group commit: batches under one commit stay each all or nothing. The
+ * middle batch fails on its second item: it leaves nothing, the batches
+ * around it (one from the same device after it) commit, and it applies
+ * once on its own when resent. When every batch fails, nothing commits. */
+static void group_keeps_each_batch_whole(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_apply_result rs[3];
+	struct cloud_interaction it;
+	struct cloud_device_state ds;
+	struct cloud_profile p;
+	struct rg_wire_batch b[3];
+	const struct rg_wire_batch *bs[3] = {&b[0], &b[1], &b[2]};
+	struct cf_batch cb[3];
+	struct rg_uuid bad;
+	char id[RG_UUID_STR_LEN + 1];
+	int rcs[3];
+
+	seed(f, "p-1", 100, NULL);
+	seed(f, "p-2", 100, NULL);
+	seed(f, "p-3", 100, NULL);
+	cf_batch_begin(&cb[0], DEV_A, "0042");
+	cf_batch_add(&cb[0], RG_KIND_IDENTIFIED, T + 1, "p-1", NULL, "{}");
+	cf_batch_end(&cb[0], &b[0], NULL);
+	cf_batch_begin(&cb[1], DEV_B, "0042");
+	cf_batch_add(&cb[1], RG_KIND_IDENTIFIED, T + 2, "p-2", NULL, "{}");
+	bad = cf_batch_add(&cb[1], RG_KIND_POINTS_REDEEMED, T + 3, "p-2", NULL, "{\"points\":5}");
+	cf_batch_end(&cb[1], &b[1], NULL);
+	cf_batch_begin(&cb[2], DEV_A, "0042");
+	cf_batch_add(&cb[2], RG_KIND_IDENTIFIED, T + 4, "p-3", NULL, "{}");
+	cf_batch_add(&cb[2], RG_KIND_NOTE, T + 5, "p-3", NULL, "{\"text\":\"third\"}");
+	cf_batch_end(&cb[2], &b[2], NULL);
+
+	B->fail_on(f->dir.path, cf_uuid_str(&bad, id));
+	assert_int_equal(cloud_store_apply_batches(f->s, bs, 3, rs, rcs), 0);
+	assert_int_equal(rcs[0], 0);
+	assert_true(rcs[1] < 0);
+	assert_int_equal(rcs[2], 0);
+	assert_int_equal(rs[0].applied, 1);
+	assert_int_equal(rs[1].applied, 0);
+	assert_int_equal(rs[2].applied, 2);
+	assert_int_equal(cloud_store_interaction_get(f->s, &cb[0].ids[0], &it), 1);
+	assert_int_equal(cloud_store_interaction_get(f->s, &cb[1].ids[0], &it), 0);
+	assert_int_equal(cloud_store_interaction_get(f->s, &cb[2].ids[1], &it), 1);
+	assert_int_equal(cloud_store_device_get(f->s, DEV_A, RG_LANE_INTERACTIONS, &ds), 1);
+	assert_int_equal(ds.applied, 3);
+	assert_int_equal(cloud_store_device_get(f->s, DEV_B, RG_LANE_INTERACTIONS, &ds), 0);
+	assert_int_equal(cloud_store_profile_get(f->s, "p-2", &p), 1);
+	assert_int_equal(p.visits, 0);
+	assert_int_equal(p.points, 100);
+	cloud_profile_clear(&p);
+
+	/* every batch of a group failing: nothing commits, all say why */
+	assert_true(cloud_store_apply_batches(f->s, &bs[1], 1, rs, rcs) < 0);
+	assert_true(rcs[0] < 0);
+
+	/* resent alone once the fault is gone: applied once; the others are
+	 * duplicates in a second group */
+	B->fail_clear(f->dir.path);
+	assert_int_equal(cloud_store_apply_batches(f->s, bs, 3, rs, rcs), 0);
+	assert_int_equal(rcs[0] | rcs[1] | rcs[2], 0);
+	assert_int_equal(rs[0].duplicates, 1);
+	assert_int_equal(rs[1].applied, 2);
+	assert_int_equal(rs[2].duplicates, 2);
+	assert_int_equal(cloud_store_profile_get(f->s, "p-2", &p), 1);
+	assert_int_equal(p.visits, 1);
+	assert_int_equal(p.points, 95);
+	cloud_profile_clear(&p);
+	assert_int_equal(cloud_store_apply_batches(f->s, bs, 0, rs, rcs), RG_ERR_INVAL);
+	for (int i = 0; i < 3; i++)
+		rg_wire_batch_free(&b[i]);
+}
+
 static void derived_state_for_each_kind(void **state)
 {
 	struct sfx *f = *state;
@@ -1641,6 +1714,7 @@ int store_suite_run(const struct suite_backend *b)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(same_batch_twice_has_one_effect, setup, teardown),
 	    cmocka_unit_test_setup_teardown(failure_midway_leaves_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(group_keeps_each_batch_whole, setup, teardown),
 	    cmocka_unit_test_setup_teardown(derived_state_for_each_kind, setup, teardown),
 	    cmocka_unit_test_setup_teardown(item_by_token_only_resolves_profile, setup, teardown),
 	    cmocka_unit_test_setup_teardown(consent_is_last_writer_wins_with_device_tiebreak, setup,

@@ -29,10 +29,11 @@
 extern "C" {
 #endif
 
-#define CLOUD_STORE_OPS_VERSION 3	   /* 2: identity graph, erase, imports; 3: replication */
+#define CLOUD_STORE_OPS_VERSION 4 /* 2: identity graph, erase, imports; 3: replication; 4: groups */
 #define CLOUD_RECENT_MAX 20		   /* recent interactions kept per profile */
 #define CLOUD_PROFILE_BODY_MAX (32 * 1024) /* an imported body, compact JSON */
 #define CLOUD_CACHE_MIB_DEFAULT 64	   /* sqlite page cache per connection */
+#define CLOUD_GROUP_MAX 32		   /* batches under one commit (cloud_store_apply_batches) */
 #define CLOUD_CACHE_MIB_MAX 16384
 #define CLOUD_MMAP_MIB_MAX 65536
 
@@ -289,6 +290,13 @@ struct cloud_store_ops {
 	/* Drop change-log rows written before before_ms (the newest row stays);
 	 * *removed counts them. */
 	int (*repl_prune)(void *priv, int64_t before_ms, int64_t *removed);
+
+	/* Version 4 (optional; cloud_store_apply_batches falls back to one
+	 * apply_batch each): n batches under one commit, each all or nothing.
+	 * rcs[i] < 0 for a batch rolled back alone (its rs[i] zero). Returns
+	 * < 0 when nothing was committed (every rcs[i] < 0 too). */
+	int (*apply_batches)(void *priv, const struct rg_wire_batch *const *bs, size_t n,
+			     struct cloud_apply_result *rs, int *rcs);
 };
 
 struct cloud_store;
@@ -303,6 +311,12 @@ const char *cloud_store_backend_name(size_t i);
 
 int cloud_store_apply_batch(struct cloud_store *s, const struct rg_wire_batch *b,
 			    struct cloud_apply_result *r);
+/* n (1..CLOUD_GROUP_MAX) batches under one commit where the backend can
+ * (group commit), else one transaction each. Every batch is all or
+ * nothing; rcs[i] is 0 for a committed batch (rs[i] says what it did) and
+ * < 0 for one that was not. Returns 0 when at least one committed. */
+int cloud_store_apply_batches(struct cloud_store *s, const struct rg_wire_batch *const *bs,
+			      size_t n, struct cloud_apply_result *rs, int *rcs);
 int cloud_store_profile_get(struct cloud_store *s, const char *id, struct cloud_profile *out);
 int cloud_store_profile_by_token(struct cloud_store *s, const uint8_t token[RG_TOKEN_LEN],
 				 struct cloud_profile *out);
