@@ -441,14 +441,22 @@ int gw_spool_queues(struct gw_spool *s, int (*fn)(void *ctx, const char *device,
 	return db_fail(s, "queues", RG_ERR_DB);
 }
 
-/* Every spooled copy of id from device: drop the id, count it down. CROSS
- * JOIN keeps items (by id) the outer loop: the planner would otherwise walk
- * every batch of the device. */
+/* How many ids an ack took from each spooled batch it touched. */
+struct seq_count {
+	int64_t seq;
+	int n;
+};
+
+/* Every spooled copy of id from device: drop it, and count it against its
+ * batch in *sc (*n distinct batches so far, room for *cap). CROSS JOIN keeps
+ * items (by id) the outer loop: the planner would otherwise walk every
+ * batch of the device. (Not DELETE ... RETURNING: SQLite builds a temporary
+ * table for every execution of that.) */
 static int ack_one(struct gw_spool *s, const char *device, const struct rg_uuid *id,
-		   struct gw_ack_result *r)
+		   struct seq_count **sc, size_t *n, size_t *cap, struct gw_ack_result *r)
 {
 	int64_t seqs[16];
-	size_t n = 0;
+	size_t got;
 	sqlite3_stmt *st;
 	int rc;
 
@@ -460,37 +468,64 @@ static int ack_one(struct gw_spool *s, const char *device, const struct rg_uuid 
 			return rc;
 		sqlite3_bind_blob(st, 1, id->b, 16, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, device, -1, SQLITE_STATIC);
-		n = 0;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < 16)
-			seqs[n++] = sqlite3_column_int64(st, 0);
+		got = 0;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW && got < 16)
+			seqs[got++] = sqlite3_column_int64(st, 0);
 		sqlite3_reset(st);
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 			return db_fail(s, "ack_select", RG_ERR_DB);
-		for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < got; k++) {
+			size_t i = 0;
 			if ((rc = prep(s, "DELETE FROM items WHERE id = ?1 AND seq = ?2", &st)) < 0)
 				return rc;
 			sqlite3_bind_blob(st, 1, id->b, 16, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 2, seqs[i]);
+			sqlite3_bind_int64(st, 2, seqs[k]);
 			if ((rc = step_done(s, st, "ack_item")) < 0)
 				return rc;
-			if ((rc = prep(s,
-				       "UPDATE batches SET pending = pending - 1 WHERE seq = ?1 "
-				       "AND pending > 0",
-				       &st)) < 0)
-				return rc;
-			sqlite3_bind_int64(st, 1, seqs[i]);
-			if ((rc = step_done(s, st, "ack_pending")) < 0)
-				return rc;
+			while (i < *n && (*sc)[i].seq != seqs[k])
+				i++;
+			if (i == *n) {
+				if (*n == *cap) {
+					size_t c = *cap ? *cap * 2 : 16;
+					struct seq_count *m = realloc(*sc, c * sizeof *m);
+					if (!m)
+						return RG_ERR_NOMEM;
+					*sc = m;
+					*cap = c;
+				}
+				(*sc)[(*n)++] = (struct seq_count){seqs[k], 0};
+			}
+			(*sc)[i].n++;
 			r->matched++;
-			if ((rc = prep(s, "DELETE FROM batches WHERE seq = ?1 AND pending = 0",
-				       &st)) < 0)
-				return rc;
-			sqlite3_bind_int64(st, 1, seqs[i]);
-			if ((rc = step_done(s, st, "ack_delete")) < 0)
-				return rc;
-			r->batches_deleted += sqlite3_changes(rg_db_handle(s->db));
 		}
-	} while (n == 16);
+	} while (got == 16);
+	return 0;
+}
+
+/* Count the batches down once each, and remove those fully covered (their
+ * trigger keeps the counters exact). */
+static int ack_batches(struct gw_spool *s, const struct seq_count *sc, size_t n,
+		       struct gw_ack_result *r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = prep(s,
+			       "UPDATE batches SET pending = max(pending - ?2, 0) WHERE seq = ?1",
+			       &st)) < 0)
+			return rc;
+		sqlite3_bind_int64(st, 1, sc[i].seq);
+		sqlite3_bind_int(st, 2, sc[i].n);
+		if ((rc = step_done(s, st, "ack_pending")) < 0)
+			return rc;
+		if ((rc = prep(s, "DELETE FROM batches WHERE seq = ?1 AND pending = 0", &st)) < 0)
+			return rc;
+		sqlite3_bind_int64(st, 1, sc[i].seq);
+		if ((rc = step_done(s, st, "ack_delete")) < 0)
+			return rc;
+		r->batches_deleted += sqlite3_changes(rg_db_handle(s->db));
+	}
 	return 0;
 }
 
@@ -504,14 +539,21 @@ int gw_spool_ack(struct gw_spool *s, const char *device, const struct rg_uuid *i
 		return RG_ERR_INVAL;
 	/* Lazy: a power cut that undoes this delete brings the batch back; it
 	 * is forwarded again and central acknowledges it as a duplicate. */
+	/* An ack usually covers one batch; copies a device resent before the
+	 * first was acked make more. */
+	size_t cap = 0, nsc = 0;
+	struct seq_count *sc = NULL;
 	if ((rc = begin(s, true)) < 0)
 		return rc;
-	for (size_t i = 0; i < n; i++) {
-		if ((rc = ack_one(s, device, &ids[i], r)) < 0) {
-			gw_spool_rollback(s);
-			memset(r, 0, sizeof *r);
-			return rc;
-		}
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = ack_one(s, device, &ids[i], &sc, &nsc, &cap, r);
+	if (rc == 0)
+		rc = ack_batches(s, sc, nsc, r);
+	free(sc);
+	if (rc < 0) {
+		gw_spool_rollback(s);
+		memset(r, 0, sizeof *r);
+		return rc;
 	}
 	if ((rc = gw_spool_commit(s)) < 0)
 		memset(r, 0, sizeof *r);
