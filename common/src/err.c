@@ -75,3 +75,17 @@ int rg_errf(int code, char *err, size_t errcap, const char *fmt, ...)
 	}
 	return code;
 }
+
+int rg_errf_at(int code, char *err, size_t errcap, const char *path, const char *fmt, ...)
+{
+	if (err && errcap) {
+		va_list ap;
+		int n = snprintf(err, errcap, "%s: ", path ? path : "");
+		if (n >= 0 && (size_t)n < errcap) {
+			va_start(ap, fmt);
+			vsnprintf(err + n, errcap - (size_t)n, fmt, ap);
+			va_end(ap);
+		}
+	}
+	return code;
+}

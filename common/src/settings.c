@@ -99,23 +99,8 @@ struct ctx {
 	size_t errcap;
 };
 
-static int bad(struct ctx *c, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Write "path: message" and return RG_ERR_CONFIG. */
-static int bad(struct ctx *c, const char *path, const char *fmt, ...)
-{
-	if (c->err && c->errcap) {
-		va_list ap;
-		int n = snprintf(c->err, c->errcap, "%s: ", *path ? path : "(settings)");
-		if (n >= 0 && (size_t)n < c->errcap) {
-			va_start(ap, fmt);
-			vsnprintf(c->err + n, c->errcap - (size_t)n, fmt, ap);
-			va_end(ap);
-		}
-	}
-	return RG_ERR_CONFIG;
-}
+/* Write "path: message" to the caller's err and return RG_ERR_CONFIG. */
+#define bad(c, path, ...) rg_errf_at(RG_ERR_CONFIG, (c)->err, (c)->errcap, *(path) ? (path) : "(settings)", __VA_ARGS__)
 
 /* A key or value shown in a message: at most SEG_MAX bytes, control
  * characters replaced, invalid UTF-8 named, so input cannot forge log lines. */

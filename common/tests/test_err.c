@@ -42,12 +42,30 @@ static void unknown_and_success_codes(void **state)
 	assert_string_equal(rg_errname(RG_ERR_PARSE), "RG_ERR_PARSE");
 }
 
+/* "refuse, and say why": the message lands in the caller's buffer, cut to
+ * it, prefixed with where for rg_errf_at; no buffer is fine. */
+static void messages_go_to_the_callers_buffer(void **state)
+{
+	char e[32];
+	(void)state;
+	assert_int_equal(rg_errf(RG_ERR_PARSE, e, sizeof e, "bad %s", "thing"), RG_ERR_PARSE);
+	assert_string_equal(e, "bad thing");
+	assert_int_equal(rg_errf_at(RG_ERR_CONFIG, e, sizeof e, "uplink.batch_max", "%d > %d",
+				    900, 500),
+			 RG_ERR_CONFIG);
+	assert_string_equal(e, "uplink.batch_max: 900 > 500");
+	assert_int_equal(rg_errf_at(RG_ERR_CONFIG, e, 12, "a.very.long.path", "x"), RG_ERR_CONFIG);
+	assert_string_equal(e, "a.very.long");
+	assert_int_equal(rg_errf_at(RG_ERR_CONFIG, NULL, 0, "p", "x"), RG_ERR_CONFIG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(codes_are_never_renumbered),
 		cmocka_unit_test(every_code_has_a_distinct_message_and_name),
 		cmocka_unit_test(unknown_and_success_codes),
+		cmocka_unit_test(messages_go_to_the_callers_buffer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,6 +55,9 @@ const char *rg_errname(int code);
  * the one-liner every parser uses for "refuse, and say why". */
 int rg_errf(int code, char *err, size_t errcap, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* The same, prefixed with where: "path: message" (configuration checks). */
+int rg_errf_at(int code, char *err, size_t errcap, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
 #ifdef __cplusplus
 }
