@@ -86,7 +86,7 @@ int main(int argc, char **argv)
 {
 	const char *path = NULL, *seed_path = NULL;
 	struct cloud_store_opts so;
-	struct cloud_store *store = NULL;
+	struct cloud_store *store = NULL, *rstore = NULL;
 	struct cloud_worker *w = NULL;
 	struct cloud_config cfg;
 	char err[768];
@@ -145,14 +145,23 @@ int main(int argc, char **argv)
 
 	rg_wake_signals();
 
-	if ((rc = cloud_worker_new(&cfg, path, store, &w)) < 0) {
+	/* A second connection for lookups and replication requests (WAL:
+	 * readers never wait for the writer). */
+	if ((rc = cloud_store_open(&so, &rstore)) < 0) {
+		fprintf(stderr, "regulars-cloud: store %s: %s\n", cfg.db_path, rg_strerror(rc));
+		cloud_store_close(store);
+		return 1;
+	}
+	if ((rc = cloud_worker_new(&cfg, path, store, rstore, &w)) < 0) {
 		fprintf(stderr, "regulars-cloud: cannot start the broker client: %s\n",
 			rg_strerror(rc));
+		cloud_store_close(rstore);
 		cloud_store_close(store);
 		return rc == RG_ERR_CONFIG ? 2 : 1;
 	}
 	rc = cloud_worker_run(w);
 	cloud_worker_free(w);
+	cloud_store_close(rstore);
 	cloud_store_close(store);
 	return rc < 0 ? 1 : 0;
 }

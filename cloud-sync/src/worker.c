@@ -2,7 +2,9 @@
  * worker.c - the regulars-cloud daemon. Threads: the rg_mqtt client's
  * thread only copies what arrives into a bounded queue (a full queue makes
  * it wait, which stops it reading from the broker); the main thread owns the
- * store and every decision. A batch is applied all or nothing (with the
+ * store and every decision about batches; lookups and replication requests
+ * have a thread and a store connection of their own (when main.c opens
+ * one), so their reads never hold a batch's apply. A batch is applied all or nothing (with the
  * batches queued behind it under one commit: group commit) and its ack is
  * published only after the commit; a refused batch is logged and counted,
  * never acked. Lookups and replication requests (changes pages,
@@ -12,6 +14,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -46,18 +49,21 @@ struct ev {
 	size_t bytes;
 };
 
+/* The request counters are counted by the request thread and read by the
+ * main one's stats line: atomic. */
 struct counters {
 	int64_t batches, groups, items, applied, duplicates, unresolved, erased;
-	int64_t refused[CLOUD_REFUSE__COUNT];
+	_Atomic int64_t refused[CLOUD_REFUSE__COUNT];
 	int64_t acks, acks_unsent, apply_failed;
-	int64_t lookups, lookup_hits, lookups_refused, requests_unsupported;
-	int64_t changes_requests, pages_sent, snapshot_chunks, requests_refused;
+	_Atomic int64_t lookups, lookup_hits, lookups_refused, requests_unsupported;
+	_Atomic int64_t changes_requests, pages_sent, snapshot_chunks, requests_refused;
 };
 
 struct cloud_worker {
 	struct cloud_config cfg;
 	char *config_path;
-	struct cloud_store *store;
+	struct cloud_store *store;  /* batches, pruning: the main thread */
+	struct cloud_store *rstore; /* requests: the request thread (NULL: main thread) */
 	struct rg_mqtt *mqtt;
 
 	pthread_mutex_t mu;
@@ -65,6 +71,16 @@ struct cloud_worker {
 	struct ev *head, *tail;
 	size_t q_bytes, q_max;
 	bool closing;
+
+	/* Lookups and replication requests, answered on their own thread and
+	 * connection so that rendering a page or a snapshot chunk never holds
+	 * the batches (and acks) queued behind it. Under mu. */
+	pthread_cond_t rq_ready, rq_room;
+	struct ev *rq_head, *rq_tail;
+	size_t rq_bytes;
+	pthread_t rthread;
+	bool rthread_started;
+	struct cloud_repl_policy repl; /* w->cfg.repl, as the request thread reads it */
 
 	struct counters n;
 	int64_t last_stats_ms;
@@ -113,6 +129,21 @@ static void on_message(void *ctx, const struct rg_mqtt_msg *m)
 		e->corr_len = m->corr_len;
 	}
 	e->bytes = m->len + strlen(m->topic) + sizeof *e;
+	struct cloud_topic t;
+	if (w->rstore && cloud_topic_parse(e->topic, &t) == 0 && t.is_request) {
+		pthread_mutex_lock(&w->mu);
+		while (!w->closing && w->rq_head && w->rq_bytes + e->bytes > w->q_max)
+			pthread_cond_wait(&w->rq_room, &w->mu);
+		if (w->rq_tail)
+			w->rq_tail->next = e;
+		else
+			w->rq_head = e;
+		w->rq_tail = e;
+		w->rq_bytes += e->bytes;
+		pthread_cond_signal(&w->rq_ready);
+		pthread_mutex_unlock(&w->mu);
+		return;
+	}
 	pthread_mutex_lock(&w->mu);
 	while (!w->closing && w->head && w->q_bytes + e->bytes > w->q_max)
 		pthread_cond_wait(&w->room, &w->mu);
@@ -308,7 +339,8 @@ static void group_apply(struct cloud_worker *w, struct taken *ks, size_t n)
 
 /* ---- lookups ---- */
 
-static void lookup_handle(struct cloud_worker *w, const struct ev *e, const struct cloud_topic *t)
+static void lookup_handle(struct cloud_worker *w, struct cloud_store *store, const struct ev *e,
+			  const struct cloud_topic *t)
 {
 	char want[RG_MQTT_TOPIC_MAX], err[RG_JSON_ERR_MAX], q[RG_JSON_ERR_MAX + 8];
 	uint8_t token[RG_TOKEN_LEN];
@@ -331,7 +363,7 @@ static void lookup_handle(struct cloud_worker *w, const struct ev *e, const stru
 		return;
 	}
 	w->n.lookups++;
-	rc = cloud_store_profile_by_token(w->store, token, &p);
+	rc = cloud_store_profile_by_token(store, token, &p);
 	if (rc < 0) {
 		rg_error(COMP, "lookup_failed", "gateway=%s error=%s", t->gateway, rg_errname(rc));
 		return; /* no answer: the requester times out and works offline */
@@ -361,10 +393,12 @@ static void repl_refuse(struct cloud_worker *w, const struct cloud_topic *t, con
 
 /* req/changes and req/snapshot: strict request, answered on the gateway's
  * own down/resp with its correlation data; a bad request gets no answer. */
-static void repl_handle(struct cloud_worker *w, const struct ev *e, const struct cloud_topic *t)
+static void repl_handle(struct cloud_worker *w, struct cloud_store *store, const struct ev *e,
+			const struct cloud_topic *t)
 {
 	char want[RG_MQTT_TOPIC_MAX], err[RG_JSON_ERR_MAX];
 	bool snapshot = !strcmp(t->op, "snapshot");
+	struct cloud_repl_policy repl;
 	struct cloud_repl_result res;
 	struct delta_request rq;
 	int64_t now = rg_clock_wall_ms(rg_clock_system());
@@ -387,13 +421,14 @@ static void repl_handle(struct cloud_worker *w, const struct ev *e, const struct
 		repl_refuse(w, t, "type_mismatch", "the request's type is not the topic's");
 		return;
 	}
+	pthread_mutex_lock(&w->mu);
+	repl = w->repl;
+	pthread_mutex_unlock(&w->mu);
 	if (snapshot)
-		rc = cloud_repl_snapshot_answer(w->store, t->store, &w->cfg.repl, &rq, now, &doc,
-						&len, &res);
+		rc = cloud_repl_snapshot_answer(store, t->store, &repl, &rq, now, &doc, &len, &res);
 	else {
 		w->n.changes_requests++;
-		rc = cloud_repl_changes_answer(w->store, t->store, &w->cfg.repl, &rq, now, &doc,
-					       &len, &res);
+		rc = cloud_repl_changes_answer(store, t->store, &repl, &rq, now, &doc, &len, &res);
 	}
 	if (rc < 0) {
 		/* no answer: the gateway asks again later */
@@ -425,15 +460,43 @@ static void repl_handle(struct cloud_worker *w, const struct ev *e, const struct
 	}
 }
 
-static void request_handle(struct cloud_worker *w, const struct ev *e, const struct cloud_topic *t)
+static void request_handle(struct cloud_worker *w, struct cloud_store *store, const struct ev *e,
+			   const struct cloud_topic *t)
 {
 	if (!strcmp(t->op, "lookup"))
-		lookup_handle(w, e, t);
+		lookup_handle(w, store, e, t);
 	else if (!strcmp(t->op, "changes") || !strcmp(t->op, "snapshot"))
-		repl_handle(w, e, t);
+		repl_handle(w, store, e, t);
 	else {
 		w->n.requests_unsupported++;
 		rg_warn(COMP, "request_unsupported", "gateway=%s op=%s", t->gateway, t->op);
+	}
+}
+
+/* The request thread: requests in the order they came, on rstore. */
+static void *request_main(void *arg)
+{
+	struct cloud_worker *w = arg;
+	for (;;) {
+		struct cloud_topic t;
+		struct ev *e;
+		pthread_mutex_lock(&w->mu);
+		while (!w->closing && !w->rq_head)
+			pthread_cond_wait(&w->rq_ready, &w->mu);
+		if (w->closing) {
+			pthread_mutex_unlock(&w->mu);
+			return NULL;
+		}
+		e = w->rq_head;
+		w->rq_head = e->next;
+		if (!w->rq_head)
+			w->rq_tail = NULL;
+		w->rq_bytes -= e->bytes;
+		pthread_cond_signal(&w->rq_room);
+		pthread_mutex_unlock(&w->mu);
+		if (cloud_topic_parse(e->topic, &t) == 0)
+			request_handle(w, w->rstore, e, &t);
+		ev_free(e);
 	}
 }
 
@@ -462,7 +525,7 @@ static void handle(struct cloud_worker *w, const struct ev *e)
 		return;
 	}
 	if (t.is_request) {
-		request_handle(w, e, &t);
+		request_handle(w, w->store, e, &t); /* no request thread */
 		return;
 	}
 	if (batch_take(w, e, &t, &ks[n]))
@@ -528,6 +591,9 @@ static void reload(struct cloud_worker *w)
 	w->cfg.stats_interval_s = c.stats_interval_s;
 	w->cfg.log_level = c.log_level;
 	w->cfg.repl = c.repl;
+	pthread_mutex_lock(&w->mu);
+	w->repl = c.repl;
+	pthread_mutex_unlock(&w->mu);
 	if (!getenv("REGULARS_LOG_LEVEL"))
 		rg_log_set_level((enum rg_log_level)c.log_level);
 	rg_info(COMP, "reloaded", "stats_interval_s=%d log_level=%d replication=%s",
@@ -535,7 +601,7 @@ static void reload(struct cloud_worker *w)
 }
 
 int cloud_worker_new(const struct cloud_config *cfg, const char *config_path,
-		     struct cloud_store *store, struct cloud_worker **out)
+		     struct cloud_store *store, struct cloud_store *rstore, struct cloud_worker **out)
 {
 	struct rg_mqtt_handlers h = {.on_connect = on_connect,
 				     .on_disconnect = on_disconnect,
@@ -549,7 +615,9 @@ int cloud_worker_new(const struct cloud_config *cfg, const char *config_path,
 	if (!(w = calloc(1, sizeof *w)))
 		return RG_ERR_NOMEM;
 	w->cfg = *cfg;
+	w->repl = cfg->repl;
 	w->store = store;
+	w->rstore = rstore;
 	w->q_max = (size_t)cfg->queue_max_kib * 1024;
 	if (!(w->config_path = strdup(config_path ? config_path : ""))) {
 		free(w);
@@ -557,6 +625,8 @@ int cloud_worker_new(const struct cloud_config *cfg, const char *config_path,
 	}
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->room, NULL);
+	pthread_cond_init(&w->rq_ready, NULL);
+	pthread_cond_init(&w->rq_room, NULL);
 	memset(&mc, 0, sizeof mc);
 	mc.name = "mqtt";
 	mc.host = w->cfg.host;
@@ -574,20 +644,37 @@ int cloud_worker_new(const struct cloud_config *cfg, const char *config_path,
 	return 0;
 }
 
+/* Closing: the queues stop waiting for room, the request thread ends
+ * after the request it is answering. */
+static void requests_stop(struct cloud_worker *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->closing = true;
+	pthread_cond_broadcast(&w->room);
+	pthread_cond_broadcast(&w->rq_room);
+	pthread_cond_broadcast(&w->rq_ready);
+	pthread_mutex_unlock(&w->mu);
+	if (w->rthread_started)
+		pthread_join(w->rthread, NULL);
+	w->rthread_started = false;
+}
+
 void cloud_worker_free(struct cloud_worker *w)
 {
 	struct ev *e;
 	if (!w)
 		return;
-	if (w->mqtt) {
-		pthread_mutex_lock(&w->mu);
-		w->closing = true;
-		pthread_cond_broadcast(&w->room);
-		pthread_mutex_unlock(&w->mu);
+	requests_stop(w);
+	if (w->mqtt)
 		rg_mqtt_free(w->mqtt);
-	}
 	while ((e = pop(w)))
 		ev_free(e);
+	while ((e = w->rq_head)) {
+		w->rq_head = e->next;
+		ev_free(e);
+	}
+	pthread_cond_destroy(&w->rq_ready);
+	pthread_cond_destroy(&w->rq_room);
 	pthread_cond_destroy(&w->room);
 	pthread_mutex_destroy(&w->mu);
 	free(w->config_path);
@@ -601,16 +688,23 @@ int cloud_worker_run(struct cloud_worker *w)
 
 	if ((rc = rg_wake_open()) < 0)
 		return rc;
+	if (w->rstore) {
+		if ((rc = pthread_create(&w->rthread, NULL, request_main, w)) != 0) {
+			rg_error(COMP, "start_failed", "what=request_thread errno=%d", rc);
+			return RG_ERR_NOMEM;
+		}
+		w->rthread_started = true;
+	}
 	if ((rc = rg_mqtt_start(w->mqtt)) < 0) {
 		rg_error(COMP, "start_failed", "error=%s", rg_errname(rc));
 		return rc;
 	}
 	rg_info(COMP, "started",
 		"identity=%s broker=%s:%d backend=%s replication=%s recent_days=%d "
-		"retention_days=%d",
+		"retention_days=%d request_thread=%d",
 		w->cfg.identity, w->cfg.host, w->cfg.port, cloud_store_backend(w->store),
 		cloud_repl_policy_name(w->cfg.repl.kind), w->cfg.repl.recent_days,
-		w->cfg.repl.retention_days);
+		w->cfg.repl.retention_days, w->rstore != NULL);
 	w->last_stats_ms = mono_ms();
 	prune(w);
 	while (!rg_wake_stopping()) {
@@ -633,6 +727,7 @@ int cloud_worker_run(struct cloud_worker *w)
 			prune(w);
 	}
 	rg_info(COMP, "stopping", "identity=%s", w->cfg.identity);
+	requests_stop(w); /* the request being answered finishes first */
 	stats_line(w);
 	rg_mqtt_stop(w->mqtt);
 	rg_wake_close();

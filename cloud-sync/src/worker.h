@@ -10,9 +10,12 @@
 
 struct cloud_worker;
 
-/* store is borrowed and must outlive the worker. */
+/* store (batches, pruning) and rstore (lookups and replication requests,
+ * on a thread of their own; NULL: on the main thread with store) are
+ * borrowed and must outlive the worker. */
 int cloud_worker_new(const struct cloud_config *cfg, const char *config_path,
-		     struct cloud_store *store, struct cloud_worker **out);
+		     struct cloud_store *store, struct cloud_store *rstore,
+		     struct cloud_worker **out);
 /* Until RG_WAKE_STOP is posted (common/wake.h: SIGTERM/SIGINT). 0 on a clean stop. */
 int cloud_worker_run(struct cloud_worker *w);
 void cloud_worker_free(struct cloud_worker *w);

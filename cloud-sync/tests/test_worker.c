@@ -798,6 +798,78 @@ static void replication_requests_get_pages_and_chunks(void **state)
 	assert_true(log_last(&F->w[0], "changes_requests") >= 2);
 }
 
+/* Requests have their own thread and connection: a batch sent right after
+ * ten snapshot requests for a big store (1000 profiles each) is applied and
+ * acked before the last of their chunks is rendered, not after all of them
+ * as when one thread did both. */
+static void a_batch_is_not_held_behind_snapshot_chunks(void **state)
+{
+	enum { BIG = 30000, ASKS = 10 };
+	struct cloud_store_opts o = {.path = F->db};
+	struct cloud_seed_profile *ps = calloc(BIG, sizeof *ps);
+	char(*ids)[16] = calloc(BIG, sizeof *ids);
+	static const char body[] = "{\"name\":\"Someone With A Longer Name\",\"tier\":\"gold\","
+				   "\"home_store\":\"0042\",\"email\":\"someone@example.com\"}";
+	static const char req[] =
+	    "{\"v\":1,\"type\":\"snapshot\",\"snapshot\":0,\"after\":\"\",\"max\":1000}";
+	struct cloud_store *st;
+	struct tbatch b;
+	uint8_t corr[16];
+	size_t resp0, at_ack = 0, got = 0;
+	int64_t t0, acked_ms = 0;
+	(void)state;
+
+	assert_non_null(ps);
+	assert_non_null(ids);
+	for (int i = 0; i < BIG; i++) {
+		snprintf(ids[i], sizeof ids[i], "q-%06d", i + 1);
+		ps[i] = (struct cloud_seed_profile){
+		    .id = ids[i], .version = 1, .body = body, .body_len = sizeof body - 1};
+	}
+	assert_int_equal(cloud_store_open(&o, &st), 0);
+	assert_int_equal(cloud_store_seed(st, ps, BIG), BIG);
+	cloud_store_close(st);
+	free(ps);
+	free(ids);
+	worker_start(&F->w[0]);
+	/* the worker is up once it answers */
+	gw_ask("changes", "{\"v\":1,\"type\":\"changes\",\"since\":0,\"max\":1}", 1);
+
+	memset(corr, 0x33, sizeof corr);
+	tbatch_make(&b, "dev-0042-k1", "0042", 1, 0);
+	pthread_mutex_lock(&F->gw.mu);
+	resp0 = F->gw.n_resp;
+	pthread_mutex_unlock(&F->gw.mu);
+	t0 = tb_now_ms();
+	for (int k = 0; k < ASKS; k++) {
+		corr[0] = (uint8_t)(20 + k);
+		assert_int_equal(rg_mqtt_request(F->gw.c, "rg/v1/g/" GW "/req/snapshot", req,
+						 strlen(req), "rg/v1/g/" GW "/down/resp", corr,
+						 sizeof corr, NULL),
+				 0);
+	}
+	tbatch_send(&b);
+	while (got < ASKS && tb_now_ms() - t0 < WAIT_MS) {
+		gw_wait_event(10);
+		pthread_mutex_lock(&F->gw.mu);
+		got = F->gw.n_resp - resp0;
+		pthread_mutex_unlock(&F->gw.mu);
+		if (!acked_ms && acked_times(&b.batch) > 0) {
+			acked_ms = tb_now_ms();
+			at_ack = got;
+		}
+	}
+	print_message("ack after %lld ms with %zu of %d chunks answered; all after %lld ms\n",
+		      (long long)(acked_ms - t0), at_ack, ASKS, (long long)(tb_now_ms() - t0));
+	assert_int_equal(got, ASKS);
+	assert_true(acked_ms > 0);
+	assert_true(at_ack < ASKS);
+	assert_int_equal(worker_stop(&F->w[0]), 0);
+	assert_true(log_has(&F->w[0], "request_thread=1"));
+	assert_true(log_last(&F->w[0], "snapshot_chunks") >= ASKS);
+	free(b.doc);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -809,6 +881,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(worker_killed_mid_stream_loses_nothing, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(seeded_customers_answer_lookups, setup, teardown),
+	    cmocka_unit_test_setup_teardown(a_batch_is_not_held_behind_snapshot_chunks, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(replication_requests_get_pages_and_chunks, setup,
 					    teardown),
 	};
