@@ -781,52 +781,68 @@ static int sq_apply_batch(void *priv, const struct rg_wire_batch *b, struct clou
 	return rc < 0 ? rc : rc1;
 }
 
-/* n batches, each all or nothing (a savepoint of its own), under one
- * commit: the commit's sync and the pages that several batches share are
- * written once. A batch that fails is rolled back alone (rcs[i] < 0, rs[i]
- * zero) and the others stay; a failed commit fails them all. */
+/* One batch in a transaction of its own: rcs-style result. */
+static int apply_alone(struct sq *s, const struct rg_wire_batch *b, struct cloud_apply_result *r)
+{
+	int rc;
+
+	memset(r, 0, sizeof *r);
+	if ((rc = rg_db_begin(s->db)) < 0)
+		return sq__fail(s, rc, "begin");
+	if ((rc = apply_items(s, b, r)) == 0 && (rc = rg_db_commit(s->db)) < 0)
+		sq__fail(s, rc, "commit");
+	if (rc < 0) {
+		rg_db_rollback(s->db);
+		memset(r, 0, sizeof *r);
+	}
+	sq__scrub_finish(s);
+	return rc;
+}
+
+/* n batches under one commit: the commit's sync and the pages that several
+ * batches share are written once. Optimistic: if one batch fails, the whole
+ * transaction is rolled back and each batch is applied again in a
+ * transaction of its own, so the failing one fails alone (rcs[i] < 0, rs[i]
+ * zero) and the others commit. (Not a savepoint per batch: with one open,
+ * SQLite copies every page a batch touches into its sub-journal, about a
+ * fifth of the apply.) A failed group commit fails them all. */
 static int sq_apply_batches(void *priv, const struct rg_wire_batch *const *bs, size_t n,
 			    struct cloud_apply_result *rs, int *rcs)
 {
 	struct sq *s = priv;
 	size_t ok = 0;
-	int rc;
+	int rc = 0;
 
 	memset(rs, 0, n * sizeof *rs);
 	memset(rcs, 0, n * sizeof *rcs);
+	if (n == 1)
+		return rcs[0] = apply_alone(s, bs[0], &rs[0]);
 	if ((rc = rg_db_begin(s->db)) < 0)
 		return sq__fail(s, rc, "begin");
-	for (size_t k = 0; k < n; k++) {
-		if ((rc = rg_db_exec(s->db, "SAVEPOINT batch")) < 0)
-			goto fail;
-		if ((rcs[k] = apply_items(s, bs[k], &rs[k])) < 0) {
-			memset(&rs[k], 0, sizeof rs[k]);
-			if ((rc = rg_db_exec(s->db, "ROLLBACK TO batch; RELEASE batch")) < 0)
-				goto fail;
-			continue;
+	for (size_t k = 0; k < n && rc == 0; k++)
+		rc = apply_items(s, bs[k], &rs[k]);
+	if (rc == 0) {
+		if ((rc = rg_db_commit(s->db)) == 0) {
+			sq__scrub_finish(s);
+			return 0;
 		}
-		if ((rc = rg_db_exec(s->db, "RELEASE batch")) < 0)
-			goto fail;
-		ok++;
-	}
-	if (!ok) {
+		sq__fail(s, rc, "commit");
 		rg_db_rollback(s->db);
 		sq__scrub_finish(s);
-		return rcs[n - 1];
+		memset(rs, 0, n * sizeof *rs);
+		for (size_t k = 0; k < n; k++)
+			rcs[k] = rc;
+		return rc;
 	}
-	if ((rc = rg_db_commit(s->db)) < 0) {
-		sq__fail(s, rc, "commit");
-		goto fail;
-	}
-	sq__scrub_finish(s);
-	return 0;
-fail:
 	rg_db_rollback(s->db);
 	sq__scrub_finish(s);
-	memset(rs, 0, n * sizeof *rs);
+	/* one batch failed: each on its own */
 	for (size_t k = 0; k < n; k++)
-		rcs[k] = rc;
-	return rc;
+		if ((rcs[k] = apply_alone(s, bs[k], &rs[k])) == 0)
+			ok++;
+		else
+			rc = rcs[k];
+	return ok ? 0 : rc;
 }
 
 /* Imported interactions go the device items' way (same effects, same
