@@ -251,6 +251,22 @@ static int erase_locked(struct store *s, const char *id, int64_t seq, int64_t no
 	return cached;
 }
 
+/* A tombstone keeps a late answer (a lookup in flight, a page rendered
+ * before the erasure) from bringing an erased person back; such answers are
+ * seconds old, so after STORE_TOMBSTONE_DAYS the id itself goes too. */
+static int tombstones_expire(struct store *s, int64_t now, struct store_apply_stats *st)
+{
+	sqlite3_stmt *st_;
+	int rc = store__prepare(s, "DELETE FROM tombstones WHERE erased_ms < ?1", &st_);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_int64(st_, 1, now - (int64_t)STORE_TOMBSTONE_DAYS * 24 * 3600 * 1000);
+	if ((rc = store__step_done(s, st_, "tombstones_expire")) < 0)
+		return rc;
+	st->tombstones_expired += sqlite3_changes(rg_db_handle(s->db));
+	return 0;
+}
+
 static int sync_write(struct store *s, const struct store_sync *y, int64_t now)
 {
 	sqlite3_stmt *st;
@@ -338,7 +354,8 @@ static int page_locked(struct store *s, const struct delta_page *p, struct store
 	y.cursor = p->next;
 	y.latest = p->latest > p->next ? p->latest : p->next;
 	y.as_of_ms = p->as_of_ms;
-	if ((rc = sync_write(s, &y, now)) < 0 || (rc = finish(s, st, "page_apply")) < 0)
+	if ((rc = sync_write(s, &y, now)) < 0 || (rc = tombstones_expire(s, now, st)) < 0 ||
+	    (rc = finish(s, st, "page_apply")) < 0)
 		goto fail;
 	return 0;
 fail:

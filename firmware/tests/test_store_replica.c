@@ -267,6 +267,28 @@ static void erase_removes_and_its_tombstone_refuses_the_id(void **state)
 	assert_int_equal(fx_int(db, "SELECT count(*) FROM identifiers"), 0);
 	assert_int_equal(fx_int(db, "SELECT count(*) FROM tombstones WHERE id = 'p-e'"), 1);
 	sqlite3_close(db);
+
+	/* STORE_TOMBSTONE_DAYS later the id itself goes with the next page, and
+	 * a state for it is taken again (central would only send one for a
+	 * person created anew under that id) */
+	s = fx_open();
+	rg_clock_manual_advance(&fx.clock, (int64_t)(STORE_TOMBSTONE_DAYS - 1) * 24 * 3600 * 1000);
+	t_page(&p, ch, t, 0, 3, 4);
+	assert_int_equal(store_page_apply(s, &p, &st), 0);
+	assert_int_equal(st.tombstones_expired, 0);
+	assert_int_equal(store_tombstoned(s, "p-e"), 1);
+	rg_clock_manual_advance(&fx.clock, 2LL * 24 * 3600 * 1000);
+	t_page(&p, ch, t, 0, 4, 5);
+	assert_int_equal(store_page_apply(s, &p, &st), 0);
+	assert_int_equal(st.tombstones_expired, 1);
+	assert_int_equal(store_tombstoned(s, "p-e"), 0);
+	t_profile(&t[0], 6, "p-e", 11, "Erin Again", "3000009", NULL);
+	t_page(&p, ch, t, 1, 5, 6);
+	assert_int_equal(store_page_apply(s, &p, &st), 0);
+	assert_int_equal(st.written, 1);
+	assert_int_equal(fx_identify(s, "3000009", id, NULL, 0), 1);
+	assert_string_equal(id, "p-e");
+	store_close(s);
 }
 
 static void a_refused_page_changes_nothing(void **state)

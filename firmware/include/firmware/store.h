@@ -32,6 +32,7 @@ extern "C" {
 #define STORE_IDS_MAX 4096		       /* ids per ack / mark_sent call */
 #define STORE_LIST_MAX 1000		       /* rows per store_outbox_list() */
 #define STORE_MERGE_DEPTH_MAX 16	       /* merge hops followed before giving up */
+#define STORE_TOMBSTONE_DAYS 30		       /* an erased id is refused this long */
 
 struct store; /* opaque */
 
@@ -238,6 +239,7 @@ struct store_apply_stats {
 	int merges;	    /* redirects recorded */
 	int unmerges;	    /* redirects removed */
 	int erases;	    /* tombstones written */
+	int tombstones_expired; /* older than STORE_TOMBSTONE_DAYS: dropped (pages) */
 	int idents_removed; /* identifiers no longer in their profile's set */
 	int swept;	    /* snapshot done: cached profiles it did not include */
 	int evicted;
