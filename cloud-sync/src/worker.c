@@ -1,15 +1,15 @@
 /*
  * worker.c - the regulars-cloud daemon. Threads: the rg_mqtt client's
- * thread only copies what arrives into a bounded queue (a full queue makes
- * it wait, which stops it reading from the broker); the main thread owns the
- * store and every decision about batches; lookups and replication requests
- * have a thread and a store connection of their own (when main.c opens
- * one), so their reads never hold a batch's apply. A batch is applied all or nothing (with the
- * batches queued behind it under one commit: group commit) and its ack is
- * published only after the commit; a refused batch is logged and counted,
- * never acked. Lookups and replication requests (changes pages,
- * snapshot chunks: docs/replication.md) are answered from the store; the
- * change log is pruned to replication.retention_days at start and hourly.
+ * thread only copies what arrives into bounded queues (a full queue makes
+ * it wait, which stops it reading from the broker); the main thread owns
+ * the store and every decision about batches; lookups and replication
+ * requests (changes pages, snapshot chunks: docs/replication.md) have a
+ * thread and a store connection of their own (when main.c opens one), so
+ * rendering them never holds a batch's apply. A batch is applied all or
+ * nothing (with the batches queued behind it under one commit: group
+ * commit) and its ack is published only after the commit; a refused batch
+ * is logged and counted, never acked. The change log is pruned to
+ * replication.retention_days at start and hourly.
  */
 #include "worker.h"
 
@@ -546,25 +546,25 @@ static void stats_line(struct cloud_worker *w)
 	const struct counters *n = &w->n;
 	struct rg_mqtt_stats ms;
 	rg_mqtt_stats_get(w->mqtt, &ms);
-	rg_info(
-	    COMP, "stats",
-	    "identity=%s connected=%d batches=%lld groups=%lld items=%lld applied=%lld "
-	    "duplicates=%lld "
-	    "unresolved=%lld erased=%lld refused_malformed=%lld refused_store=%lld "
-	    "refused_lane=%lld refused_topic=%lld acks=%lld acks_unsent=%lld apply_failed=%lld "
-	    "lookups=%lld lookup_hits=%lld lookups_refused=%lld changes_requests=%lld "
-	    "pages_sent=%lld snapshot_chunks=%lld requests_refused=%lld queue_bytes=%zu "
-	    "mqtt_received=%lld",
-	    w->cfg.identity, rg_mqtt_connected(w->mqtt), (long long)n->batches, (long long)n->groups,
-	    (long long)n->items,
-	    (long long)n->applied, (long long)n->duplicates, (long long)n->unresolved,
-	    (long long)n->erased, (long long)n->refused[CLOUD_REFUSE_MALFORMED],
-	    (long long)n->refused[CLOUD_REFUSE_STORE], (long long)n->refused[CLOUD_REFUSE_LANE],
-	    (long long)n->refused[CLOUD_REFUSE_TOPIC], (long long)n->acks,
-	    (long long)n->acks_unsent, (long long)n->apply_failed, (long long)n->lookups,
-	    (long long)n->lookup_hits, (long long)n->lookups_refused,
-	    (long long)n->changes_requests, (long long)n->pages_sent, (long long)n->snapshot_chunks,
-	    (long long)n->requests_refused, w->q_bytes, (long long)ms.received);
+	rg_info(COMP, "stats",
+		"identity=%s connected=%d batches=%lld groups=%lld items=%lld applied=%lld "
+		"duplicates=%lld "
+		"unresolved=%lld erased=%lld refused_malformed=%lld refused_store=%lld "
+		"refused_lane=%lld refused_topic=%lld acks=%lld acks_unsent=%lld apply_failed=%lld "
+		"lookups=%lld lookup_hits=%lld lookups_refused=%lld changes_requests=%lld "
+		"pages_sent=%lld snapshot_chunks=%lld requests_refused=%lld queue_bytes=%zu "
+		"mqtt_received=%lld",
+		w->cfg.identity, rg_mqtt_connected(w->mqtt), (long long)n->batches,
+		(long long)n->groups, (long long)n->items, (long long)n->applied,
+		(long long)n->duplicates, (long long)n->unresolved, (long long)n->erased,
+		(long long)n->refused[CLOUD_REFUSE_MALFORMED],
+		(long long)n->refused[CLOUD_REFUSE_STORE], (long long)n->refused[CLOUD_REFUSE_LANE],
+		(long long)n->refused[CLOUD_REFUSE_TOPIC], (long long)n->acks,
+		(long long)n->acks_unsent, (long long)n->apply_failed, (long long)n->lookups,
+		(long long)n->lookup_hits, (long long)n->lookups_refused,
+		(long long)n->changes_requests, (long long)n->pages_sent,
+		(long long)n->snapshot_chunks, (long long)n->requests_refused, w->q_bytes,
+		(long long)ms.received);
 }
 
 static void reload(struct cloud_worker *w)
@@ -601,7 +601,8 @@ static void reload(struct cloud_worker *w)
 }
 
 int cloud_worker_new(const struct cloud_config *cfg, const char *config_path,
-		     struct cloud_store *store, struct cloud_store *rstore, struct cloud_worker **out)
+		     struct cloud_store *store, struct cloud_store *rstore,
+		     struct cloud_worker **out)
 {
 	struct rg_mqtt_handlers h = {.on_connect = on_connect,
 				     .on_disconnect = on_disconnect,

@@ -511,9 +511,9 @@ static int ack_batches(struct gw_spool *s, const struct seq_count *sc, size_t n,
 	int rc;
 
 	for (size_t i = 0; i < n; i++) {
-		if ((rc = prep(s,
-			       "UPDATE batches SET pending = max(pending - ?2, 0) WHERE seq = ?1",
-			       &st)) < 0)
+		if ((rc =
+			 prep(s, "UPDATE batches SET pending = max(pending - ?2, 0) WHERE seq = ?1",
+			      &st)) < 0)
 			return rc;
 		sqlite3_bind_int64(st, 1, sc[i].seq);
 		sqlite3_bind_int(st, 2, sc[i].n);

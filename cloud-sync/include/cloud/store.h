@@ -29,11 +29,12 @@
 extern "C" {
 #endif
 
-#define CLOUD_STORE_OPS_VERSION 4 /* 2: identity graph, erase, imports; 3: replication; 4: groups */
-#define CLOUD_RECENT_MAX 20		   /* recent interactions kept per profile */
+#define CLOUD_STORE_OPS_VERSION 4 /* 2: identity graph, erase, imports; 3: replication; 4: groups  \
+				   */
+#define CLOUD_RECENT_MAX 20	  /* recent interactions kept per profile */
 #define CLOUD_PROFILE_BODY_MAX (32 * 1024) /* an imported body, compact JSON */
 #define CLOUD_CACHE_MIB_DEFAULT 64	   /* sqlite page cache per connection */
-#define CLOUD_GROUP_MAX 32		   /* batches under one commit (cloud_store_apply_batches) */
+#define CLOUD_GROUP_MAX 32 /* batches under one commit (cloud_store_apply_batches) */
 #define CLOUD_CACHE_MIB_MAX 16384
 #define CLOUD_MMAP_MIB_MAX 65536
 

@@ -232,16 +232,16 @@ int store_sync_get(struct store *s, struct store_sync *out);
 
 /* What applying a page or chunk did. */
 struct store_apply_stats {
-	int written;	    /* profiles written */
-	int stale;	    /* profile states not newer than the cached one, or of a merged-away id */
-	int tombstoned;	    /* profile states for an erased id: ignored */
-	int too_big;	    /* bodies larger than the cache's max_bytes: skipped */
-	int merges;	    /* redirects recorded */
-	int unmerges;	    /* redirects removed */
-	int erases;	    /* tombstones written */
+	int written;	/* profiles written */
+	int stale;	/* profile states not newer than the cached one, or of a merged-away id */
+	int tombstoned; /* profile states for an erased id: ignored */
+	int too_big;	/* bodies larger than the cache's max_bytes: skipped */
+	int merges;	/* redirects recorded */
+	int unmerges;	/* redirects removed */
+	int erases;	/* tombstones written */
 	int tombstones_expired; /* older than STORE_TOMBSTONE_DAYS: dropped (pages) */
-	int idents_removed; /* identifiers no longer in their profile's set */
-	int swept;	    /* snapshot done: cached profiles it did not include */
+	int idents_removed;	/* identifiers no longer in their profile's set */
+	int swept;		/* snapshot done: cached profiles it did not include */
 	int evicted;
 };
 
