@@ -23,6 +23,8 @@
 #include "common/log.h"
 #include "common/mqtt.h"
 #include "gw_fixture.h"
+#include "common/clock.h"
+#include "rgclient.h"
 #include "tb_assert.h"
 
 #define STORE "0042"
@@ -61,39 +63,17 @@ struct seen {
 };
 
 struct watcher {
-	struct rg_mqtt *c;
-	const char *filters[4];
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	struct tb_rgclient cl; /* cl.mu guards seen, n and seq */
 	struct seen seen[SEEN_MAX];
 	size_t n;
 	int64_t seq;
-	int connects;
 };
-
-static void w_connect(void *ctx, bool session_present)
-{
-	struct watcher *w = ctx;
-	(void)session_present;
-	for (size_t i = 0; i < 4 && w->filters[i]; i++)
-		rg_mqtt_subscribe(w->c, w->filters[i], 1);
-	pthread_mutex_lock(&w->mu);
-	w->connects++;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-}
-
-static void w_disconnect(void *ctx, int reason)
-{
-	(void)ctx;
-	(void)reason;
-}
 
 static void w_message(void *ctx, const struct rg_mqtt_msg *m)
 {
 	struct watcher *w = ctx;
 	struct seen *s = NULL;
-	pthread_mutex_lock(&w->mu);
+	pthread_mutex_lock(&w->cl.mu);
 	for (size_t i = 0; i < w->n; i++)
 		if (!strcmp(w->seen[i].topic, m->topic))
 			s = &w->seen[i];
@@ -112,15 +92,9 @@ static void w_message(void *ctx, const struct rg_mqtt_msg *m)
 		s->retained = m->retain;
 		s->seq = ++w->seq;
 	}
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
+	pthread_cond_broadcast(&w->cl.cv);
+	pthread_mutex_unlock(&w->cl.mu);
 }
-
-static const struct rg_mqtt_handlers w_handlers = {
-    .on_connect = w_connect,
-    .on_disconnect = w_disconnect,
-    .on_message = w_message,
-};
 
 struct fx {
 	struct tb_env *env;
@@ -135,41 +109,13 @@ struct fx {
 static struct watcher *watch(struct fx *f, const struct tb_broker *b, const char *identity,
 			     const char *f1, const char *f2, const char *f3)
 {
+	const char *filters[] = {f1, f2, f3, NULL};
 	struct watcher *w = calloc(1, sizeof *w);
-	char crt[PATH_MAX], key[PATH_MAX];
 	assert_non_null(w);
-	assert_int_equal(tb_env_file(f->env, identity, ".crt", crt, sizeof crt), 0);
-	assert_int_equal(tb_env_file(f->env, identity, ".key", key, sizeof key), 0);
-	struct rg_mqtt_config c = {
-	    .name = "watcher",
-	    .host = "localhost",
-	    .port = (int)tb_broker_port(b),
-	    .client_id = identity,
-	    .ca_file = f->ca,
-	    .cert_file = crt,
-	    .key_file = key,
-	    .clean_start = true,
-	    .backoff_max_ms = 500,
-	};
-	w->filters[0] = f1;
-	w->filters[1] = f2;
-	w->filters[2] = f3;
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
-	assert_int_equal(rg_mqtt_new(&c, &w_handlers, w, &w->c), 0);
-	assert_int_equal(rg_mqtt_start(w->c), 0);
 	/* Connected (and subscribed: rg_mqtt's thread sends the SUBSCRIBEs
 	 * before anything this thread publishes next). */
-	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
-	t.tv_sec += WAIT_MS / 1000;
-	pthread_mutex_lock(&w->mu);
-	while (!w->connects)
-		if (pthread_cond_timedwait(&w->cv, &w->mu, &t) == ETIMEDOUT) {
-			pthread_mutex_unlock(&w->mu);
-			fail_msg("%s never connected to port %u", identity, tb_broker_port(b));
-		}
-	pthread_mutex_unlock(&w->mu);
+	if (tb_rgclient_start(&w->cl, f->env, b, identity, filters, w_message, w, WAIT_MS) < 0)
+		fail_msg("%s never connected to port %u", identity, tb_broker_port(b));
 	return w;
 }
 
@@ -177,11 +123,9 @@ static void watch_free(struct watcher *w)
 {
 	if (!w)
 		return;
-	rg_mqtt_free(w->c);
+	tb_rgclient_stop(&w->cl);
 	for (size_t i = 0; i < w->n; i++)
 		free(w->seen[i].payload);
-	pthread_cond_destroy(&w->cv);
-	pthread_mutex_destroy(&w->mu);
 	free(w);
 }
 
@@ -195,9 +139,8 @@ static char *watch_until(struct watcher *w, const char *topic, pred_fn pred, con
 {
 	struct timespec t;
 	char *got = NULL, *last = NULL;
-	clock_gettime(CLOCK_REALTIME, &t);
-	t.tv_sec += WAIT_MS / 1000;
-	pthread_mutex_lock(&w->mu);
+	rg_deadline_ms(&t, WAIT_MS);
+	pthread_mutex_lock(&w->cl.mu);
 	for (;;) {
 		for (size_t i = 0; i < w->n && !got; i++) {
 			struct seen *s = &w->seen[i];
@@ -215,13 +158,13 @@ static char *watch_until(struct watcher *w, const char *topic, pred_fn pred, con
 		}
 		if (got)
 			break;
-		if (pthread_cond_timedwait(&w->cv, &w->mu, &t) == ETIMEDOUT) {
-			pthread_mutex_unlock(&w->mu);
+		if (pthread_cond_timedwait(&w->cl.cv, &w->cl.mu, &t) == ETIMEDOUT) {
+			pthread_mutex_unlock(&w->cl.mu);
 			fail_msg("%s: no matching%s message within %d ms; last \"%.300s\"", topic,
 				 retained ? " retained" : "", WAIT_MS, last ? last : "(none)");
 		}
 	}
-	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_unlock(&w->cl.mu);
 	return got;
 }
 
@@ -234,14 +177,14 @@ static void expect_bytes(struct watcher *w, const char *topic, const char *want,
 static bool watch_seen(struct watcher *w, const char *topic, int64_t *seq, size_t *len)
 {
 	bool found = false;
-	pthread_mutex_lock(&w->mu);
+	pthread_mutex_lock(&w->cl.mu);
 	for (size_t i = 0; i < w->n; i++)
 		if (!strcmp(w->seen[i].topic, topic)) {
 			found = true;
 			*seq = w->seen[i].seq;
 			*len = w->seen[i].len;
 		}
-	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_unlock(&w->cl.mu);
 	return found;
 }
 
@@ -536,7 +479,7 @@ static void device_statuses_are_mirrored_to_central_for_known_devices_only(void 
 	gw_start(f);
 	dev1 = watch(f, f->store, DEV1, S_DEV1, NULL, NULL);
 	cloud = watch(f, f->central, "cloud-1", "rg/v1/g/" GW "/d/+/status", NULL, NULL);
-	assert_int_equal(rg_mqtt_publish(dev1->c, "rg/v1/s/" STORE "/d/" DEV1 "/status", on1,
+	assert_int_equal(rg_mqtt_publish(dev1->cl.c, "rg/v1/s/" STORE "/d/" DEV1 "/status", on1,
 					 sizeof on1 - 1, 1, true, NULL),
 			 0);
 	expect_bytes(cloud, G_DEV1, on1, false);
@@ -548,7 +491,7 @@ static void device_statuses_are_mirrored_to_central_for_known_devices_only(void 
 	    tb_client_publish(dev2, "rg/v1/s/" STORE "/d/" DEV2 "/status", on2, 1, true, &reason),
 	    0);
 	wait_log(f, "event=status_not_mirrored reason=unknown_device", 1);
-	assert_int_equal(rg_mqtt_publish(dev1->c, "rg/v1/s/" STORE "/d/" DEV1 "/status", off1,
+	assert_int_equal(rg_mqtt_publish(dev1->cl.c, "rg/v1/s/" STORE "/d/" DEV1 "/status", off1,
 					 sizeof off1 - 1, 1, true, NULL),
 			 0);
 	expect_bytes(cloud, G_DEV1, off1, false);

@@ -20,11 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/delta.h"
 #include "common/hlc.h"
 #include "common/log.h"
 #include "common/mqtt.h"
 #include "gw_fixture.h"
+#include "rgclient.h"
 #include "tb_assert.h"
 
 #define STORE "0042"
@@ -54,37 +56,15 @@ struct msg {
 };
 
 struct peer {
-	struct rg_mqtt *c;
-	const char *filters[3];
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	struct tb_rgclient cl; /* cl.mu guards q and n */
 	struct msg q[QMAX];
 	size_t n;
-	int connects;
 };
-
-static void p_connect(void *ctx, bool sp)
-{
-	struct peer *p = ctx;
-	(void)sp;
-	for (size_t i = 0; i < 3 && p->filters[i]; i++)
-		rg_mqtt_subscribe(p->c, p->filters[i], 1);
-	pthread_mutex_lock(&p->mu);
-	p->connects++;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-}
-
-static void p_disconnect(void *ctx, int reason)
-{
-	(void)ctx;
-	(void)reason;
-}
 
 static void p_message(void *ctx, const struct rg_mqtt_msg *m)
 {
 	struct peer *p = ctx;
-	pthread_mutex_lock(&p->mu);
+	pthread_mutex_lock(&p->cl.mu);
 	if (p->n < QMAX) {
 		struct msg *s = &p->q[p->n];
 		memset(s, 0, sizeof *s);
@@ -102,50 +82,18 @@ static void p_message(void *ctx, const struct rg_mqtt_msg *m)
 			p->n++;
 		}
 	}
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
+	pthread_cond_broadcast(&p->cl.cv);
+	pthread_mutex_unlock(&p->cl.mu);
 }
-
-static const struct rg_mqtt_handlers p_handlers = {
-    .on_connect = p_connect, .on_disconnect = p_disconnect, .on_message = p_message};
 
 static struct peer *peer_new(struct tb_env *env, const struct tb_broker *b, const char *identity,
 			     const char *f1, const char *f2, const char *f3)
 {
+	const char *filters[] = {f1, f2, f3, NULL};
 	struct peer *p = calloc(1, sizeof *p);
-	char ca[PATH_MAX], crt[PATH_MAX], key[PATH_MAX];
-	struct timespec t;
 	assert_non_null(p);
-	assert_int_equal(tb_env_file(env, "ca", ".crt", ca, sizeof ca), 0);
-	assert_int_equal(tb_env_file(env, identity, ".crt", crt, sizeof crt), 0);
-	assert_int_equal(tb_env_file(env, identity, ".key", key, sizeof key), 0);
-	struct rg_mqtt_config c = {
-	    .name = identity,
-	    .host = "localhost",
-	    .port = (int)tb_broker_port(b),
-	    .client_id = identity,
-	    .ca_file = ca,
-	    .cert_file = crt,
-	    .key_file = key,
-	    .clean_start = true,
-	    .backoff_max_ms = 500,
-	};
-	p->filters[0] = f1;
-	p->filters[1] = f2;
-	p->filters[2] = f3;
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
-	assert_int_equal(rg_mqtt_new(&c, &p_handlers, p, &p->c), 0);
-	assert_int_equal(rg_mqtt_start(p->c), 0);
-	clock_gettime(CLOCK_REALTIME, &t);
-	t.tv_sec += WAIT_MS / 1000;
-	pthread_mutex_lock(&p->mu);
-	while (!p->connects)
-		if (pthread_cond_timedwait(&p->cv, &p->mu, &t) == ETIMEDOUT) {
-			pthread_mutex_unlock(&p->mu);
-			fail_msg("%s never connected", identity);
-		}
-	pthread_mutex_unlock(&p->mu);
+	if (tb_rgclient_start(&p->cl, env, b, identity, filters, p_message, p, WAIT_MS) < 0)
+		fail_msg("%s never connected", identity);
 	return p;
 }
 
@@ -153,11 +101,9 @@ static void peer_free(struct peer *p)
 {
 	if (!p)
 		return;
-	rg_mqtt_free(p->c);
+	tb_rgclient_stop(&p->cl);
 	for (size_t i = 0; i < p->n; i++)
 		free(p->q[i].payload);
-	pthread_cond_destroy(&p->cv);
-	pthread_mutex_destroy(&p->mu);
 	free(p);
 }
 
@@ -166,25 +112,19 @@ static void peer_free(struct peer *p)
 static int peer_take(struct peer *p, const char *prefix, struct msg *out, int ms)
 {
 	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
-	t.tv_sec += ms / 1000;
-	t.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (t.tv_nsec >= 1000000000L) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&p->mu);
+	rg_deadline_ms(&t, ms);
+	pthread_mutex_lock(&p->cl.mu);
 	for (;;) {
 		for (size_t i = 0; i < p->n; i++)
 			if (!strncmp(p->q[i].topic, prefix, strlen(prefix))) {
 				*out = p->q[i];
 				memmove(&p->q[i], &p->q[i + 1], (p->n - i - 1) * sizeof p->q[0]);
 				p->n--;
-				pthread_mutex_unlock(&p->mu);
+				pthread_mutex_unlock(&p->cl.mu);
 				return 0;
 			}
-		if (pthread_cond_timedwait(&p->cv, &p->mu, &t) == ETIMEDOUT) {
-			pthread_mutex_unlock(&p->mu);
+		if (pthread_cond_timedwait(&p->cl.cv, &p->cl.mu, &t) == ETIMEDOUT) {
+			pthread_mutex_unlock(&p->cl.mu);
 			return RG_ERR_TIMEOUT;
 		}
 	}
@@ -252,7 +192,7 @@ static void answer(struct peer *cloud, const struct msg *req, const char *text, 
 	assert_string_equal(req->resp, G_RESP);
 	assert_int_equal(req->corr_len, 16);
 	assert_int_equal(
-	    rg_mqtt_request(cloud->c, req->resp, text, len, NULL, req->corr, req->corr_len, NULL),
+	    rg_mqtt_request(cloud->cl.c, req->resp, text, len, NULL, req->corr, req->corr_len, NULL),
 	    0);
 }
 
@@ -303,7 +243,7 @@ static struct delta_page device_pull(struct peer *dev, int64_t since)
 	struct msg m;
 	assert_non_null(text);
 	corr[15] = (uint8_t)since;
-	assert_int_equal(rg_mqtt_request(dev->c, D_REQ "changes", text, strlen(text), D_RESP, corr,
+	assert_int_equal(rg_mqtt_request(dev->cl.c, D_REQ "changes", text, strlen(text), D_RESP, corr,
 					 sizeof corr, NULL),
 			 0);
 	free(text);
@@ -323,7 +263,7 @@ static char *device_lookup(struct peer *dev, int n)
 	struct msg m;
 	token_hex(n, hex);
 	snprintf(body, sizeof body, "{\"v\":1,\"type\":\"lookup\",\"token\":\"%s\"}", hex);
-	assert_int_equal(rg_mqtt_request(dev->c, D_REQ "lookup", body, strlen(body), D_RESP, corr,
+	assert_int_equal(rg_mqtt_request(dev->cl.c, D_REQ "lookup", body, strlen(body), D_RESP, corr,
 					 sizeof corr, NULL),
 			 0);
 	m = must_take(dev, D_RESP);
@@ -551,13 +491,13 @@ static void central_pages_reach_the_replica_and_the_device_pulls_them(void **sta
 		    "\"nine\"}}}";
 		token_hex(9, hex);
 		snprintf(want, sizeof want, "{\"v\":1,\"type\":\"lookup\",\"token\":\"%s\"}", hex);
-		assert_int_equal(rg_mqtt_request(f->dev->c, D_REQ "lookup", want, strlen(want),
+		assert_int_equal(rg_mqtt_request(f->dev->cl.c, D_REQ "lookup", want, strlen(want),
 						 D_RESP, corr, sizeof corr, NULL),
 				 0);
 		m = must_take(f->cloud, G_REQ "lookup");
 		assert_string_equal(m.payload, want);
 		assert_string_equal(m.resp, G_RESP);
-		assert_int_equal(rg_mqtt_request(f->cloud->c, m.resp, found9, sizeof found9 - 1,
+		assert_int_equal(rg_mqtt_request(f->cloud->cl.c, m.resp, found9, sizeof found9 - 1,
 						 NULL, m.corr, m.corr_len, NULL),
 				 0);
 		free(m.payload);
@@ -637,7 +577,7 @@ static void central_pages_reach_the_replica_and_the_device_pulls_them(void **sta
 		struct delta_chunk c;
 		char err[256], *req = delta_request_build(&sq);
 		assert_non_null(req);
-		assert_int_equal(rg_mqtt_request(f->dev->c, D_REQ "snapshot", req, strlen(req),
+		assert_int_equal(rg_mqtt_request(f->dev->cl.c, D_REQ "snapshot", req, strlen(req),
 						 D_RESP, corr, sizeof corr, NULL),
 				 0);
 		free(req);
@@ -658,13 +598,13 @@ static void central_pages_reach_the_replica_and_the_device_pulls_them(void **sta
 	{
 		uint8_t corr[4] = {9, 9, 9, 9};
 		static const char req[] = "{\"v\":1,\"type\":\"changes\",\"since\":0}";
-		assert_int_equal(rg_mqtt_request(f->dev->c, D_REQ "changes", req, sizeof req - 1,
+		assert_int_equal(rg_mqtt_request(f->dev->cl.c, D_REQ "changes", req, sizeof req - 1,
 						 "rg/v1/s/" STORE "/d/dev-0042-k2/down/resp", corr,
 						 sizeof corr, NULL),
 				 0);
 		wait_log_count(f, "event=request_refused device=" DEV1 " op=changes", 1);
 		static const char extra[] = "{\"v\":1,\"type\":\"changes\",\"since\":0,\"x\":1}";
-		assert_int_equal(rg_mqtt_request(f->dev->c, D_REQ "changes", extra,
+		assert_int_equal(rg_mqtt_request(f->dev->cl.c, D_REQ "changes", extra,
 						 sizeof extra - 1, D_RESP, corr, sizeof corr, NULL),
 				 0);
 		wait_log_count(f, "event=request_refused device=" DEV1 " op=changes", 2);
