@@ -54,8 +54,8 @@
  * holds the acks queued behind it, so while devices send, pages are small:
  * with 250 the p99 of a tap's ack was ~150 ms while the replica caught up
  * after a backlog drained, with 50 it stays ~11 ms as when settled
- * (bench_sync). Without device traffic for PULL_BUSY_MS, pages are large
- * and catching up takes fewer round trips. */
+ * (bench_sync). Without device batches or lookups for PULL_BUSY_MS, pages
+ * are large and catching up takes fewer round trips. */
 #define PULL_PAGE_BUSY 50
 #define PULL_PAGE_IDLE 250
 #define PULL_BUSY_MS 2000
@@ -135,7 +135,7 @@ struct gw_daemon {
 	bool pull_now;	    /* ask central at the next turn of the loop */
 	bool want_snapshot; /* central said snapshot_needed */
 	int64_t next_pull_ms, last_prune_ms, last_pull_ms;
-	int64_t last_batch_ms; /* a device batch last accepted (monotonic ms) */
+	int64_t last_device_ms; /* a device batch accepted or lookup asked last (monotonic ms) */
 	struct gw_fwd *fwd;
 	struct rg_mqtt *store, *central;
 	char up_prefix[RG_MQTT_TOPIC_MAX];	/* rg/v1/g/gw-<store>/up/ */
@@ -563,7 +563,7 @@ static void uplink_group(struct gw_daemon *d, struct pending *g, size_t n)
 		else {
 			d->n.accepted++;
 			d->n.accepted_items += (int64_t)p->u.batch.n_items;
-			d->last_batch_ms = now_ms(d);
+			d->last_device_ms = now_ms(d);
 			gw_fwd_spooled(d->fwd, p->topic.device, p->topic.lane);
 		}
 		rg_debug(COMP, "batch_spooled",
@@ -623,6 +623,7 @@ static void lookup_request(struct gw_daemon *d, const struct ev *e, const struct
 			e->len);
 		return;
 	}
+	d->last_device_ms = now; /* pages stay small while devices ask */
 	/* The replica first: it answers with central offline too. */
 	if ((rc = gw_replica_lookup(d->replica, token, &local, &local_len)) == 1) {
 		if (rg_mqtt_request(d->store, want, local, local_len, NULL, e->corr, e->corr_len,
@@ -771,7 +772,7 @@ static void replica_pull(struct gw_daemon *d)
 		q.max = SNAPSHOT_CHUNK;
 	} else {
 		q.since = st.central_cursor;
-		q.max = d->last_batch_ms && now - d->last_batch_ms < PULL_BUSY_MS ? PULL_PAGE_BUSY
+		q.max = d->last_device_ms && now - d->last_device_ms < PULL_BUSY_MS ? PULL_PAGE_BUSY
 										  : PULL_PAGE_IDLE;
 	}
 	if (!(body = delta_request_build(&q)) || rg_random(d->pull.corr, PULL_CORR_LEN) < 0) {
