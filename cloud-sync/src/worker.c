@@ -59,6 +59,13 @@ struct counters {
 	_Atomic int64_t changes_requests, pages_sent, snapshot_chunks, requests_refused;
 };
 
+/* A bounded FIFO of events, under the worker's mu. */
+struct evq {
+	struct ev *head, *tail;
+	size_t bytes;
+	pthread_cond_t room; /* signalled when an event leaves */
+};
+
 struct cloud_worker {
 	struct cloud_config cfg;
 	char *config_path;
@@ -67,17 +74,15 @@ struct cloud_worker {
 	struct rg_mqtt *mqtt;
 
 	pthread_mutex_t mu;
-	pthread_cond_t room;
-	struct ev *head, *tail;
-	size_t q_bytes, q_max;
+	struct evq q; /* batches (and requests without a request thread) */
+	size_t q_max; /* bytes each queue may hold */
 	bool closing;
 
 	/* Lookups and replication requests, answered on their own thread and
 	 * connection so that rendering a page or a snapshot chunk never holds
 	 * the batches (and acks) queued behind it. Under mu. */
-	pthread_cond_t rq_ready, rq_room;
-	struct ev *rq_head, *rq_tail;
-	size_t rq_bytes;
+	struct evq rq;
+	pthread_cond_t rq_ready;
 	pthread_t rthread;
 	bool rthread_started;
 	struct cloud_repl_policy repl; /* w->cfg.repl, as the request thread reads it */
@@ -97,7 +102,7 @@ static int64_t mono_ms(void)
 	return rg_clock_mono_ns(rg_clock_system()) / 1000000;
 }
 
-/* ---- the queue (MQTT thread -> main thread) ---- */
+/* ---- the queues (MQTT thread -> main thread, request thread) ---- */
 
 static void ev_free(struct ev *e)
 {
@@ -107,6 +112,34 @@ static void ev_free(struct ev *e)
 	free(e->payload);
 	free(e->response_topic);
 	free(e);
+}
+
+/* Append e (mu held), waiting while the queue is over q_max: that stops
+ * the MQTT thread reading from the broker. */
+static void evq_push(struct cloud_worker *w, struct evq *q, struct ev *e)
+{
+	while (!w->closing && q->head && q->bytes + e->bytes > w->q_max)
+		pthread_cond_wait(&q->room, &w->mu);
+	if (q->tail)
+		q->tail->next = e;
+	else
+		q->head = e;
+	q->tail = e;
+	q->bytes += e->bytes;
+}
+
+/* The oldest event, or NULL (mu held). */
+static struct ev *evq_take(struct evq *q)
+{
+	struct ev *e = q->head;
+	if (e) {
+		q->head = e->next;
+		if (!q->head)
+			q->tail = NULL;
+		q->bytes -= e->bytes;
+		pthread_cond_signal(&q->room);
+	}
+	return e;
 }
 
 static void on_message(void *ctx, const struct rg_mqtt_msg *m)
@@ -130,45 +163,21 @@ static void on_message(void *ctx, const struct rg_mqtt_msg *m)
 	}
 	e->bytes = m->len + strlen(m->topic) + sizeof *e;
 	struct cloud_topic t;
-	if (w->rstore && cloud_topic_parse(e->topic, &t) == 0 && t.is_request) {
-		pthread_mutex_lock(&w->mu);
-		while (!w->closing && w->rq_head && w->rq_bytes + e->bytes > w->q_max)
-			pthread_cond_wait(&w->rq_room, &w->mu);
-		if (w->rq_tail)
-			w->rq_tail->next = e;
-		else
-			w->rq_head = e;
-		w->rq_tail = e;
-		w->rq_bytes += e->bytes;
-		pthread_cond_signal(&w->rq_ready);
-		pthread_mutex_unlock(&w->mu);
-		return;
-	}
+	bool request = w->rstore && cloud_topic_parse(e->topic, &t) == 0 && t.is_request;
 	pthread_mutex_lock(&w->mu);
-	while (!w->closing && w->head && w->q_bytes + e->bytes > w->q_max)
-		pthread_cond_wait(&w->room, &w->mu);
-	if (w->tail)
-		w->tail->next = e;
-	else
-		w->head = e;
-	w->tail = e;
-	w->q_bytes += e->bytes;
+	evq_push(w, request ? &w->rq : &w->q, e);
+	if (request)
+		pthread_cond_signal(&w->rq_ready);
 	pthread_mutex_unlock(&w->mu);
-	wake();
+	if (!request)
+		wake();
 }
 
 static struct ev *pop(struct cloud_worker *w)
 {
 	struct ev *e;
 	pthread_mutex_lock(&w->mu);
-	e = w->head;
-	if (e) {
-		w->head = e->next;
-		if (!w->head)
-			w->tail = NULL;
-		w->q_bytes -= e->bytes;
-		pthread_cond_signal(&w->room);
-	}
+	e = evq_take(&w->q);
 	pthread_mutex_unlock(&w->mu);
 	return e;
 }
@@ -178,14 +187,8 @@ static struct ev *pop_if_batch(struct cloud_worker *w, struct cloud_topic *t)
 {
 	struct ev *e = NULL;
 	pthread_mutex_lock(&w->mu);
-	if (w->head && cloud_topic_parse(w->head->topic, t) == 0 && !t->is_request) {
-		e = w->head;
-		w->head = e->next;
-		if (!w->head)
-			w->tail = NULL;
-		w->q_bytes -= e->bytes;
-		pthread_cond_signal(&w->room);
-	}
+	if (w->q.head && cloud_topic_parse(w->q.head->topic, t) == 0 && !t->is_request)
+		e = evq_take(&w->q);
 	pthread_mutex_unlock(&w->mu);
 	return e;
 }
@@ -481,18 +484,13 @@ static void *request_main(void *arg)
 		struct cloud_topic t;
 		struct ev *e;
 		pthread_mutex_lock(&w->mu);
-		while (!w->closing && !w->rq_head)
+		while (!w->closing && !w->rq.head)
 			pthread_cond_wait(&w->rq_ready, &w->mu);
 		if (w->closing) {
 			pthread_mutex_unlock(&w->mu);
 			return NULL;
 		}
-		e = w->rq_head;
-		w->rq_head = e->next;
-		if (!w->rq_head)
-			w->rq_tail = NULL;
-		w->rq_bytes -= e->bytes;
-		pthread_cond_signal(&w->rq_room);
+		e = evq_take(&w->rq);
 		pthread_mutex_unlock(&w->mu);
 		if (cloud_topic_parse(e->topic, &t) == 0)
 			request_handle(w, w->rstore, e, &t);
@@ -563,7 +561,7 @@ static void stats_line(struct cloud_worker *w)
 		(long long)n->acks_unsent, (long long)n->apply_failed, (long long)n->lookups,
 		(long long)n->lookup_hits, (long long)n->lookups_refused,
 		(long long)n->changes_requests, (long long)n->pages_sent,
-		(long long)n->snapshot_chunks, (long long)n->requests_refused, w->q_bytes,
+		(long long)n->snapshot_chunks, (long long)n->requests_refused, w->q.bytes,
 		(long long)ms.received);
 }
 
@@ -625,9 +623,9 @@ int cloud_worker_new(const struct cloud_config *cfg, const char *config_path,
 		return RG_ERR_NOMEM;
 	}
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->room, NULL);
+	pthread_cond_init(&w->q.room, NULL);
+	pthread_cond_init(&w->rq.room, NULL);
 	pthread_cond_init(&w->rq_ready, NULL);
-	pthread_cond_init(&w->rq_room, NULL);
 	memset(&mc, 0, sizeof mc);
 	mc.name = "mqtt";
 	mc.host = w->cfg.host;
@@ -651,8 +649,8 @@ static void requests_stop(struct cloud_worker *w)
 {
 	pthread_mutex_lock(&w->mu);
 	w->closing = true;
-	pthread_cond_broadcast(&w->room);
-	pthread_cond_broadcast(&w->rq_room);
+	pthread_cond_broadcast(&w->q.room);
+	pthread_cond_broadcast(&w->rq.room);
 	pthread_cond_broadcast(&w->rq_ready);
 	pthread_mutex_unlock(&w->mu);
 	if (w->rthread_started)
@@ -668,15 +666,13 @@ void cloud_worker_free(struct cloud_worker *w)
 	requests_stop(w);
 	if (w->mqtt)
 		rg_mqtt_free(w->mqtt);
-	while ((e = pop(w)))
+	while ((e = evq_take(&w->q)))
 		ev_free(e);
-	while ((e = w->rq_head)) {
-		w->rq_head = e->next;
+	while ((e = evq_take(&w->rq)))
 		ev_free(e);
-	}
 	pthread_cond_destroy(&w->rq_ready);
-	pthread_cond_destroy(&w->rq_room);
-	pthread_cond_destroy(&w->room);
+	pthread_cond_destroy(&w->rq.room);
+	pthread_cond_destroy(&w->q.room);
 	pthread_mutex_destroy(&w->mu);
 	free(w->config_path);
 	free(w);
