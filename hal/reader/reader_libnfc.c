@@ -46,22 +46,29 @@ static const char *const libnfc_options[] = {"connstring",     "poll_ms",	 "iso1
 					     "backoff_min_ms", "backoff_max_ms", NULL};
 
 /* libnfc result -> is the reader itself in trouble? */
-static bool device_fault(struct nfcr *n, int res)
+/* An error about the card (or our own abort), not the reader. */
+static bool card_answer(int res)
 {
 	switch (res) {
-	case NFC_EIO:
-	case NFC_ENOTSUCHDEV:
-		return true; /* the transport is gone */
 	case NFC_ETGRELEASED:
 	case NFC_ERFTRANS:
 	case NFC_EMFCAUTHFAIL:
 	case NFC_EDEVNOTSUPP:
 	case NFC_EOPABORTED:
-		return false; /* about the card (or our own abort), not the reader */
+		return true;
 	default:
-		/* Timeouts and chip errors: one may be noise, a run is a dead reader. */
-		return ++n->faults >= FAULTS_MAX;
+		return false;
 	}
+}
+
+static bool device_fault(struct nfcr *n, int res)
+{
+	if (res == NFC_EIO || res == NFC_ENOTSUCHDEV)
+		return true; /* the transport is gone */
+	if (card_answer(res))
+		return false;
+	/* Timeouts and chip errors: one may be noise, a run is a dead reader. */
+	return ++n->faults >= FAULTS_MAX;
 }
 
 static int xfer(void *ctx, const uint8_t *tx, size_t txlen, uint8_t *rx, size_t cap)
@@ -160,12 +167,21 @@ static int card_still_there(struct nfcr *n)
 		nfc_target nt;
 		res = nfc_initiator_select_passive_target(n->dev, n->present_nm, n->present_uid,
 							  n->present_uid_len, &nt);
-		if (res > 0)
+		if (res > 0) {
+			n->faults = 0;
 			return 1;
+		}
 		if (res == 0)
 			return 0;
 	}
-	return device_fault(n, res) ? RG_ERR_DEVICE : 0;
+	if (device_fault(n, res))
+		return RG_ERR_DEVICE;
+	/* The card answered that it is gone (released, no RF answer), or we
+	 * aborted: it left. A timeout or chip error between us and the reader
+	 * says nothing about the card: taking it for "left" would report a card
+	 * still lying on the reader a second time at the next poll. Ask again
+	 * next poll (a run of them is a dead reader, above). */
+	return card_answer(res) ? 0 : 1;
 }
 
 /* Poll one modulation. 1 card selected into *nt, 0 none, <0 reader fault. */
