@@ -799,12 +799,12 @@ static void replication_requests_get_pages_and_chunks(void **state)
 }
 
 /* Requests have their own thread and connection: a batch sent right after
- * ten snapshot requests for a big store (1000 profiles each) is applied and
+ * eight snapshot requests for a big store (1000 profiles each) is applied and
  * acked before the last of their chunks is rendered, not after all of them
  * as when one thread did both. */
 static void a_batch_is_not_held_behind_snapshot_chunks(void **state)
 {
-	enum { BIG = 30000, ASKS = 10 };
+	enum { BIG = 10000, ASKS = 8 };
 	struct cloud_store_opts o = {.path = F->db};
 	struct cloud_seed_profile *ps = calloc(BIG, sizeof *ps);
 	char(*ids)[16] = calloc(BIG, sizeof *ids);
