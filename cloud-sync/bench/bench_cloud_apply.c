@@ -7,6 +7,7 @@
  * synchronous FULL). One JSON line per measurement on stdout.
  *   bench_cloud_apply [--items N] [--batch B] [--profiles P]
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,16 @@ static void rm_db(const char *p)
 	}
 }
 
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bench_cloud_apply [--items N] [--batch 1..500] [--profiles P]\n"
+		   "The central store's batch apply beside raw batched SQLite inserts of the\n"
+		   "same rows (WAL, synchronous FULL). One JSON line on stdout.\n"
+		   "  --items N      interactions applied (default 50000)\n"
+		   "  --batch B      items per batch and per baseline transaction (default 100)\n"
+		   "  --profiles P   customers the items are spread over (default 1000)\n");
+}
+
 int main(int argc, char **argv)
 {
 	long items = 50000, batch = 100, profiles = 1000;
@@ -50,17 +61,26 @@ int main(int argc, char **argv)
 	double t0, t_apply, t_raw;
 	int rc;
 
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--items"))
-			items = atol(argv[i + 1]);
-		else if (!strcmp(argv[i], "--batch"))
-			batch = atol(argv[i + 1]);
-		else if (!strcmp(argv[i], "--profiles"))
-			profiles = atol(argv[i + 1]);
+	for (int i = 1; i < argc; i++) {
+		bool has_value = i + 1 < argc;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (has_value && !strcmp(argv[i], "--items")) {
+			items = atol(argv[++i]);
+		} else if (has_value && !strcmp(argv[i], "--batch")) {
+			batch = atol(argv[++i]);
+		} else if (has_value && !strcmp(argv[i], "--profiles")) {
+			profiles = atol(argv[++i]);
+		} else {
+			fprintf(stderr, "bench_cloud_apply: unknown option or missing value: %s\n",
+				argv[i]);
+			usage(stderr);
+			return 2;
+		}
 	}
 	if (items < 1 || batch < 1 || batch > RG_WIRE_MAX_ITEMS || profiles < 1) {
-		fprintf(stderr,
-			"usage: bench_cloud_apply [--items N] [--batch 1..500] [--profiles P]\n");
+		usage(stderr);
 		return 2;
 	}
 	rg_log_set_level(RG_LOG_WARN);
