@@ -34,6 +34,7 @@ struct nfcr {
 	pthread_mutex_t dev_mu; /* guards dev against nfc_abort_command at close */
 	nfc_device *dev;
 	int faults;
+	bool resync; /* a command failed: answers may be out of step (resync()) */
 	/* the card on the reader, if any */
 	bool present;
 	nfc_modulation present_nm;
@@ -63,23 +64,62 @@ static bool card_answer(int res)
 
 static bool device_fault(struct nfcr *n, int res)
 {
-	if (res == NFC_EIO || res == NFC_ENOTSUCHDEV)
-		return true; /* the transport is gone */
+	if (res == NFC_ENOTSUCHDEV)
+		return true; /* the device is gone */
 	if (card_answer(res))
 		return false;
-	/* Timeouts and chip errors: one may be noise, a run is a dead reader. */
+	/* Timeouts, chip errors and frames that do not check (EIO, also what
+	 * a late answer read in place of another gives): one may be noise,
+	 * a run is a dead reader or a closed port. */
 	return ++n->faults >= FAULTS_MAX;
+}
+
+/* After a libnfc call failed for a reason other than the card's own answer
+ * (a timeout above all), the reader's answer to it may still come: libnfc
+ * does not abort the command, and would take that late answer for the answer
+ * to the next command of the same code. A late InListPassiveTarget answer
+ * naming the card reads as a card just presented (of whatever technology the
+ * next poll asked for, with a garbled UID), a late InDataExchange answer as
+ * the next block of a tag. So after such an error nothing the reader says is
+ * believed until resync() had an answer in step. */
+static void note_error(struct nfcr *n, int res)
+{
+	if (res < 0 && !card_answer(res))
+		n->resync = true;
+}
+
+/* One command whose answer cannot pass for a card's (RFConfiguration, the
+ * retry limits we set at open; it leaves the field and the selected card
+ * alone). The reader answers in order, so if this answer comes back in step,
+ * every older answer was read or thrown away before it (libnfc empties its
+ * input before each command) and the next command's answer is its own.
+ * 0 in step, 1 not yet (try again next poll), <0 the reader failed. */
+static int resync(struct nfcr *n)
+{
+	int res = nfc_device_set_property_bool(n->dev, NP_INFINITE_SELECT, false);
+	if (res >= 0) {
+		n->resync = false;
+		rg_info("reader", "resynced",
+			"backend=libnfc detail=\"answers in step again after a failed command\"");
+		return 0;
+	}
+	/* A late answer read in its place fails as EIO (wrong command code):
+	 * the next try will find the line empty. */
+	return device_fault(n, res) ? RG_ERR_DEVICE : 1;
 }
 
 static int xfer(void *ctx, const uint8_t *tx, size_t txlen, uint8_t *rx, size_t cap)
 {
 	struct nfcr *n = ctx;
-	int res = nfc_initiator_transceive_bytes(n->dev, tx, txlen, rx, cap, XFER_TIMEOUT_MS);
+	int res;
+
+	if (n->resync)
+		return RG_ERR_IO; /* an earlier block failed: the rest is not believed */
+	res = nfc_initiator_transceive_bytes(n->dev, tx, txlen, rx, cap, XFER_TIMEOUT_MS);
 	if (res >= 0)
 		return res;
-	if (res == NFC_EIO || res == NFC_ENOTSUCHDEV)
-		return RG_ERR_DEVICE;
-	return RG_ERR_IO;
+	note_error(n, res);
+	return res == NFC_ENOTSUCHDEV ? RG_ERR_DEVICE : RG_ERR_IO;
 }
 
 static void target_uid(const nfc_target *nt, struct hal_read *rd)
@@ -157,6 +197,7 @@ static int card_still_there(struct nfcr *n)
 {
 	int res = nfc_initiator_target_is_present(n->dev, NULL);
 
+	note_error(n, res);
 	if (res == 0) {
 		n->faults = 0;
 		return 1;
@@ -167,6 +208,7 @@ static int card_still_there(struct nfcr *n)
 		nfc_target nt;
 		res = nfc_initiator_select_passive_target(n->dev, n->present_nm, n->present_uid,
 							  n->present_uid_len, &nt);
+		note_error(n, res);
 		if (res > 0) {
 			n->faults = 0;
 			return 1;
@@ -189,6 +231,7 @@ static int poll_one(struct nfcr *n, nfc_modulation_type nmt, nfc_baud_rate nbr, 
 {
 	nfc_modulation nm = {.nmt = nmt, .nbr = nbr};
 	int res = nfc_initiator_select_passive_target(n->dev, nm, NULL, 0, nt);
+	note_error(n, res);
 	if (res > 0) {
 		n->faults = 0;
 		return 1;
@@ -220,18 +263,22 @@ static int session(struct nfcr *n)
 
 	n->present = false;
 	n->faults = 0;
+	n->resync = false;
 	while (!hal__worker_stopping(&n->w)) {
 		int rc = 0;
-		if (!n->present) {
+		if (n->resync) {
+			rc = resync(n);
+		} else if (!n->present) {
 			nfc_target nt;
 			int got = 0;
+			/* each poll only while the answers are in step */
 			if (a)
 				got = poll_one(n, NMT_ISO14443A, NBR_106, &nt);
-			if (!got && b)
+			if (!got && b && !n->resync)
 				got = poll_one(n, NMT_ISO14443B, NBR_106, &nt);
-			if (!got && f)
+			if (!got && f && !n->resync)
 				got = poll_one(n, NMT_FELICA, NBR_212, &nt);
-			if (!got && f)
+			if (!got && f && !n->resync)
 				got = poll_one(n, NMT_FELICA, NBR_424, &nt);
 			if (got < 0)
 				return got;
@@ -241,7 +288,7 @@ static int session(struct nfcr *n)
 			rc = card_still_there(n);
 			if (rc == 0) {
 				n->present = false;
-				nfc_initiator_deselect_target(n->dev);
+				note_error(n, nfc_initiator_deselect_target(n->dev));
 				rg_debug("reader", "card_left", "backend=libnfc");
 			}
 		}

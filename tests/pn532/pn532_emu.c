@@ -36,6 +36,9 @@ static const char usage_text[] =
     "  remove                    take the card away\n"
     "  wait_empty_poll           answer once the host polled an empty field\n"
     "  wait_cmds <n>             answer once the host sent n more commands\n"
+    "  stall <ms>                read nothing from the host for ms milliseconds\n"
+    "                            (a chip that is busy or late): its commands wait\n"
+    "                            in the pty and are answered, in order, after it\n"
     "  quit                      remove PATH and exit\n";
 
 /* ---- the card in the field ---- */
@@ -602,6 +605,7 @@ enum wait_kind { WAIT_NONE, WAIT_EMPTY_POLL, WAIT_CMDS };
 static enum wait_kind waiting;
 static unsigned long wait_target;
 static struct timespec wait_deadline;
+static struct timespec stall_until; /* host commands are not read before this */
 
 static void reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void reply(const char *fmt, ...)
@@ -614,23 +618,34 @@ static void reply(const char *fmt, ...)
 	fflush(stdout);
 }
 
-static void set_deadline(int ms)
+static bool past(const struct timespec *t)
 {
-	clock_gettime(CLOCK_MONOTONIC, &wait_deadline);
-	wait_deadline.tv_sec += ms / 1000;
-	wait_deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (wait_deadline.tv_nsec >= 1000000000L) {
-		wait_deadline.tv_sec++;
-		wait_deadline.tv_nsec -= 1000000000L;
-	}
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
 static bool past_deadline(void)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec > wait_deadline.tv_sec ||
-	       (now.tv_sec == wait_deadline.tv_sec && now.tv_nsec >= wait_deadline.tv_nsec);
+	return past(&wait_deadline);
+}
+
+static struct timespec in_ms(int ms)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
+static void set_deadline(int ms)
+{
+	wait_deadline = in_ms(ms);
 }
 
 static void check_wait(void)
@@ -680,6 +695,12 @@ static int control_line(char *line)
 			set_deadline(5000);
 			return 0;
 		}
+	} else if (!strcmp(line, "stall")) {
+		long ms = strtol(args, NULL, 10);
+		if (ms <= 0 || ms > 60000)
+			e = "milliseconds";
+		else
+			stall_until = in_ms((int)ms);
 	} else if (!strcmp(line, "quit")) {
 		return 1;
 	} else if (line[0] == '\0') {
@@ -789,9 +810,10 @@ int main(int argc, char **argv)
 
 	for (;;) {
 		char *nl;
-		struct pollfd p[2] = {{.fd = master_fd, .events = POLLIN},
+		bool stalled = !past(&stall_until);
+		struct pollfd p[2] = {{.fd = master_fd, .events = stalled ? 0 : POLLIN},
 				      {.fd = 0, .events = waiting == WAIT_NONE ? POLLIN : 0}};
-		int r = poll(p, 2, waiting == WAIT_NONE ? -1 : 20);
+		int r = poll(p, 2, waiting == WAIT_NONE && !stalled ? -1 : 20);
 		if (r < 0 && errno != EINTR)
 			break;
 		if (p[0].revents & POLLIN) {

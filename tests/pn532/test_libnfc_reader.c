@@ -253,6 +253,32 @@ static void removed_and_presented_again_is_read_again(void **state)
 	remove_card();
 }
 
+/* A chip that answers late (busy, or the host gave up waiting): libnfc
+ * times the poll out and moves on, and the late answer, naming the card, then
+ * arrives while the reader waits for the answer to a later command of the
+ * same kind. Taken for that answer, it would report a card of the wrong
+ * technology with a garbled UID, or the same card twice. */
+static void a_late_answer_is_not_taken_for_a_later_one(void **state)
+{
+	(void)state;
+	/* where the stall ends within the next poll depends on when the
+	 * reader's poll began: three rounds */
+	for (int round = 0; round < 3; round++) {
+		struct hal_read rd;
+		uint64_t before = reads_so_far();
+		emu("stall 450"); /* past libnfc's 300 ms: answered during the next poll */
+		emu("card a 04A1B2C3");
+		take_read(&rd);
+		assert_int_equal(rd.tech, HAL_TECH_ISO14443A);
+		assert_int_equal(rd.uid_len, 4);
+		assert_memory_equal(rd.uid, "\x04\xa1\xb2\xc3", 4);
+		emu("wait_cmds 12");
+		assert_int_equal(hal_reader_poll(fx.r, &rd), 0);
+		assert_int_equal(reads_so_far(), before + 1);
+		remove_card();
+	}
+}
+
 static size_t count(const char *hay, const char *needle)
 {
 	size_t n = 0;
@@ -336,6 +362,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(reads_the_ndef_uri_of_a_type2_tag),
 	    cmocka_unit_test(a_card_left_on_the_reader_is_not_read_again),
 	    cmocka_unit_test(removed_and_presented_again_is_read_again),
+	    cmocka_unit_test(a_late_answer_is_not_taken_for_a_later_one),
 	    cmocka_unit_test(survives_the_reader_being_killed_and_restarted),
 	    cmocka_unit_test(reads_the_ndef_message_of_a_type4_tag),
 	    cmocka_unit_test(reports_an_iso14443b_card),
