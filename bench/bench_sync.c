@@ -50,6 +50,7 @@
 #include "cloud/store.h"
 #include "common/crypto.h"
 #include "common/err.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/mqtt.h"
 #include "common/wire.h"
@@ -106,16 +107,8 @@ static void sleep_us(long us)
 
 static char *slurp(const char *path)
 {
-	FILE *f = fopen(path, "rb");
 	char *buf = NULL;
-	long n;
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (buf = calloc(1, (size_t)n + 1)) && fread(buf, 1, (size_t)n, f) != (size_t)n)
-		buf[0] = '\0';
-	fclose(f);
-	return buf;
+	return rg_file_read(path, (size_t)1 << 30, &buf, NULL, NULL, 0) == 0 ? buf : NULL;
 }
 
 static bool log_has(const char *path, const char *needle)

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "common/err.h"
+#include "common/file.h"
 #include "common/log.h"
 
 struct gwfx gwfx;
@@ -215,17 +216,6 @@ pid_t gwfx_spawn(const char *bin, const char *cfg, const char *log)
 
 char *gwfx_slurp(const char *path)
 {
-	FILE *i = fopen(path, "rb");
-	char *buf;
-	long n;
-	if (!i)
-		return NULL;
-	fseek(i, 0, SEEK_END);
-	n = ftell(i);
-	fseek(i, 0, SEEK_SET);
-	buf = n >= 0 ? calloc(1, (size_t)n + 1) : NULL;
-	if (buf && fread(buf, 1, (size_t)n, i) != (size_t)n)
-		buf[0] = '\0';
-	fclose(i);
-	return buf;
+	char *buf = NULL;
+	return rg_file_read(path, (size_t)1 << 30, &buf, NULL, NULL, 0) == 0 ? buf : NULL;
 }

@@ -625,11 +625,6 @@ static bool past(const struct timespec *t)
 	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
-static bool past_deadline(void)
-{
-	return past(&wait_deadline);
-}
-
 static struct timespec in_ms(int ms)
 {
 	struct timespec t;
@@ -643,11 +638,6 @@ static struct timespec in_ms(int ms)
 	return t;
 }
 
-static void set_deadline(int ms)
-{
-	wait_deadline = in_ms(ms);
-}
-
 static void check_wait(void)
 {
 	if (waiting == WAIT_EMPTY_POLL && empty_polls >= wait_target) {
@@ -656,7 +646,7 @@ static void check_wait(void)
 	} else if (waiting == WAIT_CMDS && host_cmds >= wait_target) {
 		waiting = WAIT_NONE;
 		reply("ok");
-	} else if (waiting != WAIT_NONE && past_deadline()) {
+	} else if (waiting != WAIT_NONE && past(&wait_deadline)) {
 		waiting = WAIT_NONE;
 		reply("err timeout");
 	}
@@ -683,7 +673,7 @@ static int control_line(char *line)
 	} else if (!strcmp(line, "wait_empty_poll")) {
 		waiting = WAIT_EMPTY_POLL;
 		wait_target = empty_polls + 1;
-		set_deadline(5000);
+		wait_deadline = in_ms(5000);
 		return 0;
 	} else if (!strcmp(line, "wait_cmds")) {
 		long k = strtol(args, NULL, 10);
@@ -692,7 +682,7 @@ static int control_line(char *line)
 		} else {
 			waiting = WAIT_CMDS;
 			wait_target = host_cmds + (unsigned long)k;
-			set_deadline(5000);
+			wait_deadline = in_ms(5000);
 			return 0;
 		}
 	} else if (!strcmp(line, "stall")) {

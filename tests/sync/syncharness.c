@@ -30,6 +30,7 @@
 #include <sqlite3.h>
 
 #include "common/err.h"
+#include "common/file.h"
 #include "common/hlc.h"
 #include "hal/keystore.h"
 
@@ -53,23 +54,8 @@ static void write_text(const char *path, const char *text)
 
 static char *slurp(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	char *b;
-	long n;
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	b = malloc((size_t)n + 1);
-	assert_non_null(b);
-	if (fread(b, 1, (size_t)n, f) != (size_t)n)
-		n = 0;
-	b[n] = '\0';
-	fclose(f);
-	if (len)
-		*len = (size_t)n;
-	return b;
+	char *b = NULL;
+	return rg_file_read(path, (size_t)1 << 30, &b, len, NULL, 0) == 0 ? b : NULL;
 }
 
 size_t sx_log_count(const char *path, const char *needle)

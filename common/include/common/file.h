@@ -9,7 +9,8 @@
 #include <stddef.h>
 
 /* Read path (at most max bytes) into a malloc'd buffer with a NUL after the
- * data; *out owned by the caller (free). Returns 0, or RG_ERR_NOTFOUND /
+ * data (*len bytes; len may be NULL); the buffer is sized by the file, not
+ * by max. *out owned by the caller (free). Returns 0, or RG_ERR_NOTFOUND /
  * RG_ERR_PERM / RG_ERR_IO (not a regular file, read error) / RG_ERR_TOOBIG /
  * RG_ERR_NOMEM with "<path>: <what>" in err. */
 int rg_file_read(const char *path, size_t max, char **out, size_t *len, char *err, size_t errcap);
