@@ -1536,6 +1536,44 @@ static void repl_policy_filters_profiles_not_erasures(void **state)
 	free(g);
 }
 
+/* Seen at a store counts for the survivor whatever the depth of the merges
+ * above the profile the interaction addressed (p-1 into p-2, then p-2 into
+ * p-3, then p-3 into p-4), in pages and in snapshots; an unmerge takes it
+ * back. */
+static void repl_policy_follows_every_merge_level(void **state)
+{
+	struct sfx *f = *state;
+	struct cloud_repl_policy pol = {CLOUD_REPL_HOME_AND_RECENT, 30, 30};
+	struct cloud_repl_req rq = {.store = "0042", .policy = &pol, .max = 200};
+	struct got *g = got_new();
+	struct cloud_repl_sink sink = {got_emit, g};
+	struct cloud_repl_result r;
+	int64_t top;
+
+	seed_home(f, "p-1", "0043");
+	seed_home(f, "p-2", "0043");
+	seed_home(f, "p-3", "0043");
+	seed_home(f, "p-4", "0043");
+	note(f, DEV_A, "0042", T - 1000, "p-1", "seen here lately");
+	assert_int_equal(cloud_store_merge(f->s, NULL, "p-1", "p-2", NULL), 0);
+	assert_int_equal(cloud_store_merge(f->s, NULL, "p-2", "p-3", NULL), 0);
+	assert_int_equal(cloud_store_merge(f->s, NULL, "p-3", "p-4", &top), 0);
+	page(f, &pol, 0, 200, g, &r);
+	assert_non_null(find_change(g, DELTA_PROFILE, "p-4"));
+	got_clear(g);
+	assert_int_equal(cloud_store_repl_snapshot(f->s, &rq, &sink, &r), 0);
+	assert_int_equal(g->n, 1);
+	assert_string_equal(g->c[0].id, "p-4");
+	/* p-3 (with p-2 and p-1 under it) leaves p-4: p-4 was never seen here */
+	assert_int_equal(cloud_store_unmerge(f->s, NULL, top), 0);
+	got_clear(g);
+	assert_int_equal(cloud_store_repl_snapshot(f->s, &rq, &sink, &r), 0);
+	assert_int_equal(g->n, 1);
+	assert_string_equal(g->c[0].id, "p-3");
+	got_clear(g);
+	free(g);
+}
+
 static int64_t seed_many(struct sfx *f, const char *prefix, int n)
 {
 	struct cloud_seed_profile *p = calloc((size_t)n, sizeof *p);
@@ -1745,6 +1783,8 @@ int store_suite_run(const struct suite_backend *b)
 	    cmocka_unit_test_setup_teardown(repl_merge_unmerge_erase_in_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(repl_idents_follow_link_and_unlink, setup, teardown),
 	    cmocka_unit_test_setup_teardown(repl_policy_filters_profiles_not_erasures, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(repl_policy_follows_every_merge_level, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(repl_pages_follow_next_and_more, setup, teardown),
 	    cmocka_unit_test_setup_teardown(repl_full_page_ends_at_the_last_change_taken, setup,
