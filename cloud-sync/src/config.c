@@ -43,11 +43,13 @@ static int path_of(const cJSON *o, const char *obj, const char *key, bool requir
 	return 0;
 }
 
-/* "replication": {"policy", "recent_days", "retention_days"}, all optional. */
-static int parse_replication(const cJSON *root, struct cloud_repl_policy *p, char *err,
-			     size_t errcap)
+/* "replication": {"policy", "recent_days", "retention_days", "notice_ms"},
+ * all optional. */
+static int parse_replication(const cJSON *root, struct cloud_config *c, char *err, size_t errcap)
 {
-	static const char *const keys[] = {"policy", "recent_days", "retention_days", NULL};
+	static const char *const keys[] = {"policy", "recent_days", "retention_days", "notice_ms",
+					   NULL};
+	struct cloud_repl_policy *p = &c->repl;
 	char m[RG_JSON_ERR_MAX];
 	const cJSON *o = NULL;
 	const char *s = NULL;
@@ -77,6 +79,14 @@ static int parse_replication(const cJSON *root, struct cloud_repl_policy *p, cha
 	if (rg_json_opt_int(o, "retention_days", 1, CLOUD_REPL_DAYS_MAX, &v, m, sizeof m) < 0)
 		return rg_errf(RG_ERR_CONFIG, err, errcap, "replication.%s", m);
 	p->retention_days = (int)v;
+	v = c->notice_ms;
+	if (rg_json_opt_int(o, "notice_ms", 0, CLOUD_NOTICE_MS_MAX, &v, m, sizeof m) < 0)
+		return rg_errf(RG_ERR_CONFIG, err, errcap, "replication.%s", m);
+	if (v > 0 && v < CLOUD_NOTICE_MS_MIN)
+		return rg_errf(RG_ERR_CONFIG, err, errcap,
+			       "replication.notice_ms: %lld is below %d (0 turns notices off)",
+			       (long long)v, CLOUD_NOTICE_MS_MIN);
+	c->notice_ms = (int)v;
 	return 0;
 }
 
@@ -170,7 +180,7 @@ static int parse_root(const cJSON *root, struct cloud_config *c, char *err, size
 	if (rg_json_opt_int(root, "queue_max_kib", 1024, 1024 * 1024, &v, m, sizeof m) < 0)
 		return rg_errf(RG_ERR_CONFIG, err, errcap, "%s", m);
 	c->queue_max_kib = (int)v;
-	if ((rc = parse_replication(root, &c->repl, err, errcap)) < 0)
+	if ((rc = parse_replication(root, c, err, errcap)) < 0)
 		return rc;
 	s = NULL;
 	if (rg_json_opt_str(root, "log_level", 8, &s, m, sizeof m) < 0)
@@ -205,6 +215,7 @@ int cloud_config_parse(const char *json, size_t len, struct cloud_config *out, c
 	out->repl.kind = CLOUD_REPL_ALL;
 	out->repl.recent_days = CLOUD_REPL_DAYS_DEFAULT;
 	out->repl.retention_days = CLOUD_REPL_DAYS_DEFAULT;
+	out->notice_ms = CLOUD_NOTICE_MS_DEFAULT;
 	if (!json)
 		return rg_errf(RG_ERR_CONFIG, err, errcap, "no document");
 	if (rg_json_parse(json, len, CLOUD_CONFIG_FILE_MAX, &root, m, sizeof m) < 0)

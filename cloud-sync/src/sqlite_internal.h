@@ -107,5 +107,6 @@ int sq__repl_changes(void *priv, const struct cloud_repl_req *rq,
 int sq__repl_snapshot(void *priv, const struct cloud_repl_req *rq,
 		      const struct cloud_repl_sink *sink, struct cloud_repl_result *out);
 int sq__repl_prune(void *priv, int64_t before_ms, int64_t *removed);
+int sq__repl_watch(void *priv, int64_t after, int64_t *latest, int64_t *notable);
 
 #endif

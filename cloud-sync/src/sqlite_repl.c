@@ -588,6 +588,29 @@ fail:
 	return rc;
 }
 
+/* A range scan of the rows added since the last look (the worker asks
+ * twice a second, from where it started: never the whole log). */
+int sq__repl_watch(void *priv, int64_t after, int64_t *latest, int64_t *notable)
+{
+	struct sq *s = priv;
+	sqlite3_stmt *st;
+	int rc;
+	if ((rc = sq__prep(s,
+			   after < 0 ? "SELECT coalesce(max(seq), 0), 0 FROM changes"
+				     : "SELECT coalesce(max(seq), ?1),"
+				       " coalesce(max(CASE WHEN what <> 'update' THEN seq END), 0)"
+				       " FROM changes WHERE seq > ?1",
+			   &st)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, after);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*latest = sqlite3_column_int64(st, 0);
+		*notable = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : sq__fail(s, rg_db_err(rc), "repl_watch");
+}
+
 int sq__changes_tag_merge(struct sq *s, int64_t merge_id, int n)
 {
 	sqlite3_stmt *st;

@@ -374,3 +374,16 @@ int cloud_store_repl_prune(struct cloud_store *s, int64_t before_ms, int64_t *re
 		return RG_ERR_NOSYS;
 	return s->ops->repl_prune(s->priv, before_ms, removed);
 }
+
+int cloud_store_repl_watch(struct cloud_store *s, int64_t after, int64_t *latest, int64_t *notable)
+{
+	if (latest)
+		*latest = after;
+	if (notable)
+		*notable = 0;
+	if (!s || after < -1 || !latest || !notable)
+		return RG_ERR_INVAL;
+	if (!s->ops->repl_watch)
+		return RG_ERR_NOSYS;
+	return s->ops->repl_watch(s->priv, after, latest, notable);
+}

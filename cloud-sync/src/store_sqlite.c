@@ -1375,4 +1375,5 @@ const struct cloud_store_ops cloud__sqlite_ops = {
     .repl_snapshot = sq__repl_snapshot,
     .repl_prune = sq__repl_prune,
     .apply_batches = sq_apply_batches,
+    .repl_watch = sq__repl_watch,
 };

@@ -9,7 +9,10 @@
  * nothing (with the batches queued behind it under one commit: group
  * commit) and its ack is published only after the commit; a refused batch
  * is logged and counted, never acked. The change log is pruned to
- * replication.retention_days at start and hourly.
+ * replication.retention_days at start and hourly, and watched every
+ * replication.notice_ms: a change that is not a device's update (an
+ * erasure, a merge, an import) is announced to every gateway at once on
+ * RG_TOPIC_CENTRAL_CHANGES, so they pull it now instead of at their next pull.
  */
 #include "worker.h"
 
@@ -24,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/delta.h"
 #include "common/err.h"
 #include "common/wake.h"
 #include "common/log.h"
@@ -57,6 +61,7 @@ struct counters {
 	int64_t acks, acks_unsent, apply_failed;
 	_Atomic int64_t lookups, lookup_hits, lookups_refused, requests_unsupported;
 	_Atomic int64_t changes_requests, pages_sent, snapshot_chunks, requests_refused;
+	int64_t notices;
 };
 
 /* A bounded FIFO of events, under the worker's mu. */
@@ -90,6 +95,13 @@ struct cloud_worker {
 	struct counters n;
 	int64_t last_stats_ms;
 	int64_t last_prune_ms;
+
+	/* The change-log watch (main thread): seen = how far it has read,
+	 * announced = the newest notable seq published, -1 before the first
+	 * look (which only finds where the log ends). */
+	int64_t watch_seen, announced, last_watch_ms;
+	bool watch_off;	     /* the backend cannot watch */
+	bool pending_notice; /* announced not yet published */
 };
 
 static void wake(void)
@@ -509,6 +521,54 @@ static void prune(struct cloud_worker *w)
 	w->last_prune_ms = mono_ms();
 }
 
+/* Announce a notable change the gateways have not been told about. A
+ * failed publish is tried again at the next look; a gateway that missed a
+ * notice (away, or QoS 0 dropped) pulls at connect and every pull_ms. */
+static void watch(struct cloud_worker *w)
+{
+	int64_t latest = 0, notable = 0;
+	char *text;
+	int rc;
+
+	w->last_watch_ms = mono_ms();
+	if (w->watch_off || w->cfg.notice_ms <= 0)
+		return;
+	rc = cloud_store_repl_watch(w->store, w->watch_seen, &latest, &notable);
+	if (rc == RG_ERR_NOSYS) {
+		w->watch_off = true;
+		rg_info(COMP, "notices_off", "reason=\"backend %s cannot watch the change log\"",
+			cloud_store_backend(w->store));
+		return;
+	}
+	if (rc < 0) {
+		rg_warn(COMP, "watch_failed", "error=%s", rg_errname(rc));
+		return;
+	}
+	if (w->watch_seen < 0) { /* the first look: where the log ends */
+		w->watch_seen = w->announced = latest;
+		return;
+	}
+	w->watch_seen = latest;
+	if (notable > w->announced) {
+		w->announced = notable; /* a later notable one supersedes it */
+		w->pending_notice = true;
+	}
+	if (!w->pending_notice || !rg_mqtt_connected(w->mqtt))
+		return;
+	if (!(text = delta_notice_build(w->announced)))
+		return;
+	if ((rc = rg_mqtt_publish(w->mqtt, RG_TOPIC_CENTRAL_CHANGES, text, strlen(text), 0, false,
+				  NULL)) == 0) {
+		w->pending_notice = false;
+		w->n.notices++;
+		rg_debug(COMP, "notice_sent", "latest=%lld", (long long)w->announced);
+	} else {
+		rg_warn(COMP, "notice_unsent", "latest=%lld error=%s", (long long)w->announced,
+			rg_errname(rc));
+	}
+	free(text);
+}
+
 /* One event; a batch takes the batches queued right behind it into its
  * group (up to CLOUD_GROUP_MAX batches, GROUP_ITEMS items). */
 static void handle(struct cloud_worker *w, const struct ev *e)
@@ -550,8 +610,8 @@ static void stats_line(struct cloud_worker *w)
 		"unresolved=%lld erased=%lld refused_malformed=%lld refused_store=%lld "
 		"refused_lane=%lld refused_topic=%lld acks=%lld acks_unsent=%lld apply_failed=%lld "
 		"lookups=%lld lookup_hits=%lld lookups_refused=%lld changes_requests=%lld "
-		"pages_sent=%lld snapshot_chunks=%lld requests_refused=%lld queue_bytes=%zu "
-		"mqtt_received=%lld",
+		"pages_sent=%lld snapshot_chunks=%lld requests_refused=%lld notices=%lld "
+		"queue_bytes=%zu mqtt_received=%lld",
 		w->cfg.identity, rg_mqtt_connected(w->mqtt), (long long)n->batches,
 		(long long)n->groups, (long long)n->items, (long long)n->applied,
 		(long long)n->duplicates, (long long)n->unresolved, (long long)n->erased,
@@ -561,8 +621,8 @@ static void stats_line(struct cloud_worker *w)
 		(long long)n->acks_unsent, (long long)n->apply_failed, (long long)n->lookups,
 		(long long)n->lookup_hits, (long long)n->lookups_refused,
 		(long long)n->changes_requests, (long long)n->pages_sent,
-		(long long)n->snapshot_chunks, (long long)n->requests_refused, w->q.bytes,
-		(long long)ms.received);
+		(long long)n->snapshot_chunks, (long long)n->requests_refused,
+		(long long)n->notices, w->q.bytes, (long long)ms.received);
 }
 
 static void reload(struct cloud_worker *w)
@@ -589,13 +649,14 @@ static void reload(struct cloud_worker *w)
 	w->cfg.stats_interval_s = c.stats_interval_s;
 	w->cfg.log_level = c.log_level;
 	w->cfg.repl = c.repl;
+	w->cfg.notice_ms = c.notice_ms;
 	pthread_mutex_lock(&w->mu);
 	w->repl = c.repl;
 	pthread_mutex_unlock(&w->mu);
 	if (!getenv("REGULARS_LOG_LEVEL"))
 		rg_log_set_level((enum rg_log_level)c.log_level);
-	rg_info(COMP, "reloaded", "stats_interval_s=%d log_level=%d replication=%s",
-		c.stats_interval_s, c.log_level, cloud_repl_policy_name(c.repl.kind));
+	rg_info(COMP, "reloaded", "stats_interval_s=%d log_level=%d replication=%s notice_ms=%d",
+		c.stats_interval_s, c.log_level, cloud_repl_policy_name(c.repl.kind), c.notice_ms);
 }
 
 int cloud_worker_new(const struct cloud_config *cfg, const char *config_path,
@@ -698,17 +759,23 @@ int cloud_worker_run(struct cloud_worker *w)
 	}
 	rg_info(COMP, "started",
 		"identity=%s broker=%s:%d backend=%s replication=%s recent_days=%d "
-		"retention_days=%d request_thread=%d",
+		"retention_days=%d notice_ms=%d request_thread=%d",
 		w->cfg.identity, w->cfg.host, w->cfg.port, cloud_store_backend(w->store),
 		cloud_repl_policy_name(w->cfg.repl.kind), w->cfg.repl.recent_days,
-		w->cfg.repl.retention_days, w->rstore != NULL);
+		w->cfg.repl.retention_days, w->cfg.notice_ms, w->rstore != NULL);
 	w->last_stats_ms = mono_ms();
 	prune(w);
+	w->watch_seen = w->announced = -1;
+	watch(w);
 	while (!rg_wake_stopping()) {
 		struct pollfd pfd = {.fd = rg_wake_fd(), .events = POLLIN};
-		int64_t now;
+		int64_t now, wait = 1000;
 
-		poll(&pfd, 1, 1000);
+		if (w->cfg.notice_ms > 0 && !w->watch_off) {
+			wait = w->last_watch_ms + w->cfg.notice_ms - mono_ms();
+			wait = wait < 0 ? 0 : wait > 1000 ? 1000 : wait;
+		}
+		poll(&pfd, 1, (int)wait);
 		if (rg_wake_take() & RG_WAKE_RELOAD)
 			reload(w);
 		while (!rg_wake_stopping() && (e = pop(w))) {
@@ -722,6 +789,8 @@ int cloud_worker_run(struct cloud_worker *w)
 		}
 		if (now - w->last_prune_ms >= PRUNE_EVERY_MS)
 			prune(w);
+		if (w->cfg.notice_ms > 0 && now - w->last_watch_ms >= w->cfg.notice_ms)
+			watch(w);
 	}
 	rg_info(COMP, "stopping", "identity=%s", w->cfg.identity);
 	requests_stop(w); /* the request being answered finishes first */

@@ -1574,6 +1574,47 @@ static void repl_policy_follows_every_merge_level(void **state)
 	free(g);
 }
 
+/* The watch a worker announces from: device updates move latest only; an
+ * operator's erasure, merge or seed is notable; nothing new leaves both. */
+static void repl_watch_tells_device_updates_from_the_rest(void **state)
+{
+	struct sfx *f = *state;
+	int64_t start, latest, notable, merge_seq;
+
+	seed_home(f, "p-1", "0042");
+	seed_home(f, "p-2", "0042");
+	start = last_change(f);
+	assert_int_equal(cloud_store_repl_watch(f->s, start, &latest, &notable), 0);
+	assert_int_equal(latest, start);
+	assert_int_equal(notable, 0);
+	note(f, DEV_A, "0042", T, "p-1", "an update");
+	assert_int_equal(cloud_store_repl_watch(f->s, start, &latest, &notable), 0);
+	assert_int_equal(latest, last_change(f));
+	assert_true(latest > start);
+	assert_int_equal(notable, 0);
+	assert_int_equal(cloud_store_merge(f->s, NULL, "p-2", "p-1", NULL), 0);
+	merge_seq = last_change(f);
+	note(f, DEV_A, "0042", T + 1, "p-1", "another update");
+	assert_int_equal(cloud_store_repl_watch(f->s, start, &latest, &notable), 0);
+	assert_int_equal(latest, last_change(f));
+	assert_true(notable > start && notable <= merge_seq);
+	assert_true(latest > merge_seq);
+	/* from the newest seq on: nothing */
+	start = latest;
+	assert_int_equal(cloud_store_repl_watch(f->s, start, &latest, &notable), 0);
+	assert_int_equal(latest, start);
+	assert_int_equal(notable, 0);
+	/* the person with the profile merged into them */
+	assert_int_equal(cloud_store_erase(f->s, NULL, "p-1"), 2);
+	assert_int_equal(cloud_store_repl_watch(f->s, start, &latest, &notable), 0);
+	assert_int_equal(notable, last_change(f));
+	/* where a worker starts: the newest seq, nothing notable */
+	assert_int_equal(cloud_store_repl_watch(f->s, -1, &latest, &notable), 0);
+	assert_int_equal(latest, last_change(f));
+	assert_int_equal(notable, 0);
+	assert_int_equal(cloud_store_repl_watch(f->s, -2, &latest, &notable), RG_ERR_INVAL);
+}
+
 static int64_t seed_many(struct sfx *f, const char *prefix, int n)
 {
 	struct cloud_seed_profile *p = calloc((size_t)n, sizeof *p);
@@ -1784,7 +1825,8 @@ int store_suite_run(const struct suite_backend *b)
 	    cmocka_unit_test_setup_teardown(repl_idents_follow_link_and_unlink, setup, teardown),
 	    cmocka_unit_test_setup_teardown(repl_policy_filters_profiles_not_erasures, setup,
 					    teardown),
-	    cmocka_unit_test_setup_teardown(repl_policy_follows_every_merge_level, setup,
+	    cmocka_unit_test_setup_teardown(repl_policy_follows_every_merge_level, setup, teardown),
+	    cmocka_unit_test_setup_teardown(repl_watch_tells_device_updates_from_the_rest, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(repl_pages_follow_next_and_more, setup, teardown),
 	    cmocka_unit_test_setup_teardown(repl_full_page_ends_at_the_last_change_taken, setup,

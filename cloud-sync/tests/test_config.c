@@ -102,6 +102,9 @@ static void replication_settings(void **state)
 	    {"{" BASE ",\"replication\":{\"retention_days\":3651}}", "retention_days"},
 	    {"{" BASE ",\"replication\":{\"retention\":3}}", "replication."},
 	    {"{" BASE ",\"replication\":[]}", "replication"},
+	    {"{" BASE ",\"replication\":{\"notice_ms\":49}}", "notice_ms: 49 is below 50"},
+	    {"{" BASE ",\"replication\":{\"notice_ms\":600001}}", "notice_ms"},
+	    {"{" BASE ",\"replication\":{\"notice_ms\":-1}}", "notice_ms"},
 	};
 	struct cloud_config c;
 	char err[256] = "";
@@ -110,13 +113,18 @@ static void replication_settings(void **state)
 	assert_int_equal(c.repl.kind, CLOUD_REPL_ALL);
 	assert_int_equal(c.repl.recent_days, 30);
 	assert_int_equal(c.repl.retention_days, 30);
+	assert_int_equal(c.notice_ms, CLOUD_NOTICE_MS_DEFAULT);
 	assert_int_equal(parse("{" BASE ",\"replication\":{\"policy\":\"home_and_recent\","
-			       "\"recent_days\":7,\"retention_days\":90}}",
+			       "\"recent_days\":7,\"retention_days\":90,\"notice_ms\":0}}",
 			       &c, err, sizeof err),
 			 0);
 	assert_int_equal(c.repl.kind, CLOUD_REPL_HOME_AND_RECENT);
 	assert_int_equal(c.repl.recent_days, 7);
 	assert_int_equal(c.repl.retention_days, 90);
+	assert_int_equal(c.notice_ms, 0);
+	assert_int_equal(
+	    parse("{" BASE ",\"replication\":{\"notice_ms\":50}}", &c, err, sizeof err), 0);
+	assert_int_equal(c.notice_ms, 50);
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		err[0] = '\0';
 		assert_int_equal(parse(bad[i][0], &c, err, sizeof err), RG_ERR_CONFIG);

@@ -71,6 +71,7 @@ struct gwrec {
 	size_t resp_corr_len;
 	size_t n_resp;
 	uint8_t resp_first[64]; /* the first correlation byte of each answer */
+	int64_t notices, notice_latest, notices_bad; /* central's notice of changes */
 };
 
 struct fixture {
@@ -224,6 +225,7 @@ static void gw_on_connect(void *ctx, bool present)
 {
 	struct gwrec *g = ctx;
 	(void)present;
+	rg_mqtt_subscribe(g->c, RG_TOPIC_CENTRAL_CHANGES, 0);
 	rg_mqtt_subscribe(g->c, "rg/v1/g/" GW "/down/#", 1);
 }
 
@@ -246,6 +248,20 @@ static void gw_on_message(void *ctx, const struct rg_mqtt_msg *m)
 	struct rg_wire_ack a;
 	char err[RG_WIRE_ERR_MAX];
 
+	if (!strcmp(m->topic, RG_TOPIC_CENTRAL_CHANGES)) {
+		int64_t latest = 0;
+		int rc = delta_notice_parse(m->payload, m->len, &latest);
+		pthread_mutex_lock(&g->mu);
+		if (rc < 0)
+			g->notices_bad++;
+		else {
+			g->notices++;
+			g->notice_latest = latest;
+		}
+		pthread_cond_broadcast(&g->cv);
+		pthread_mutex_unlock(&g->mu);
+		return;
+	}
 	if (strstr(m->topic, "/down/resp")) {
 		pthread_mutex_lock(&g->mu);
 		size_t n = m->len < sizeof g->resp - 1 ? m->len : sizeof g->resp - 1;
@@ -650,6 +666,52 @@ static void worker_killed_mid_stream_loses_nothing(void **state)
 	tbatches_free(b, DEVICES * PER_DEVICE);
 }
 
+static int64_t notices_seen(int64_t *latest)
+{
+	pthread_mutex_lock(&F->gw.mu);
+	int64_t n = F->gw.notices;
+	*latest = F->gw.notice_latest;
+	assert_int_equal(F->gw.notices_bad, 0);
+	pthread_mutex_unlock(&F->gw.mu);
+	return n;
+}
+
+/* Central's notice of changes: device batches are not announced; an
+ * erasure made through another connection to the file (as regularsctl
+ * does) is, with its seq, to every gateway. */
+static void an_erasure_is_announced_device_updates_are_not(void **state)
+{
+	struct cloud_store_opts o = {.path = F->db};
+	struct cloud_store_stats st;
+	struct cloud_store *s;
+	struct tbatch b[1];
+	int64_t latest = 0, end;
+	(void)state;
+
+	worker_start(&F->w[0]);
+	tbatch_make(&b[0], "dev-0042-k1", "0042", 5, 0);
+	stream(b, 1, 1, 0);
+	verify_applied(b, 1, 1);
+	/* three looks (notice_ms 500) after the batch's commit: nothing */
+	end = tb_now_ms() + 1600;
+	while (tb_now_ms() < end)
+		gw_wait_event(100);
+	assert_int_equal(notices_seen(&latest), 0);
+
+	assert_int_equal(cloud_store_open(&o, &s), 0);
+	assert_int_equal(cloud_store_erase(s, NULL, "p-000001"), 1);
+	assert_int_equal(cloud_store_stats(s, &st), 0);
+	cloud_store_close(s);
+	end = tb_now_ms() + WAIT_MS;
+	while (notices_seen(&latest) == 0 && tb_now_ms() < end)
+		gw_wait_event(50);
+	assert_int_equal(notices_seen(&latest), 1);
+	assert_int_equal(latest, st.last_change_seq);
+	assert_int_equal(worker_stop(&F->w[0]), 0);
+	assert_int_equal(log_last(&F->w[0], "notices"), 1);
+	tbatches_free(b, 1);
+}
+
 static void seeded_customers_answer_lookups(void **state)
 {
 	static const char lines[] =
@@ -881,6 +943,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(worker_killed_mid_stream_loses_nothing, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(seeded_customers_answer_lookups, setup, teardown),
+	    cmocka_unit_test_setup_teardown(an_erasure_is_announced_device_updates_are_not, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(a_batch_is_not_held_behind_snapshot_chunks, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(replication_requests_get_pages_and_chunks, setup,

@@ -119,6 +119,7 @@ struct counters {
 	int64_t pages_applied, pages_refused, chunks_applied, snapshots_done;
 	int64_t changes_applied, changes_ignored, changes_tombstoned, profiles_swept;
 	int64_t notices, device_requests, device_requests_refused;
+	int64_t central_notices, central_notices_refused;
 	int64_t lookups_from_replica, lookups_stored, lookups_tombstoned, replica_errors;
 };
 
@@ -133,6 +134,7 @@ struct gw_daemon {
 	struct gw_replica *replica;
 	struct pull pull;
 	bool pull_now;	    /* ask central at the next turn of the loop */
+	int64_t pull_urgent; /* central announced this seq: pull until the cursor has it */
 	bool want_snapshot; /* central said snapshot_needed */
 	int64_t next_pull_ms, last_prune_ms, last_pull_ms;
 	int64_t last_device_ms; /* a device batch accepted or lookup asked last (monotonic ms) */
@@ -303,6 +305,9 @@ static void central_on_connect(void *ctx, bool session_present)
 	snprintf(f, sizeof f, "rg/v1/config/device/%s/+", d->cfg.store_id);
 	rg_mqtt_subscribe(d->central, f, 1);
 	rg_mqtt_subscribe(d->central, "rg/v1/config/keys/+", 1);
+	/* QoS 0: a notice missed while away is worth nothing (the gateway pulls
+	 * at connect), and none queue up in its session meanwhile. */
+	rg_mqtt_subscribe(d->central, RG_TOPIC_CENTRAL_CHANGES, 0);
 	push_kind(d, EV_CENTRAL_UP);
 }
 
@@ -425,7 +430,8 @@ static void log_stats(struct gw_daemon *d, const char *event)
 	    "pull_requests=%lld pull_timeouts=%lld responses_unexpected=%lld pages_applied=%lld "
 	    "pages_refused=%lld chunks_applied=%lld snapshots_done=%lld changes_applied=%lld "
 	    "changes_ignored=%lld changes_tombstoned=%lld profiles_swept=%lld notices=%lld "
-	    "device_requests=%lld device_requests_refused=%lld lookups_from_replica=%lld "
+	    "central_notices=%lld central_notices_refused=%lld device_requests=%lld "
+	    "device_requests_refused=%lld lookups_from_replica=%lld "
 	    "lookups_stored=%lld lookups_tombstoned=%lld replica_errors=%lld "
 	    "replica_cursor=%lld replica_gseq=%lld replica_profiles=%lld",
 	    (long long)n->accepted, (long long)n->accepted_items, (long long)n->duplicates,
@@ -454,7 +460,8 @@ static void log_stats(struct gw_daemon *d, const char *event)
 	    (long long)n->pages_applied, (long long)n->pages_refused, (long long)n->chunks_applied,
 	    (long long)n->snapshots_done, (long long)n->changes_applied,
 	    (long long)n->changes_ignored, (long long)n->changes_tombstoned,
-	    (long long)n->profiles_swept, (long long)n->notices, (long long)n->device_requests,
+	    (long long)n->profiles_swept, (long long)n->notices, (long long)n->central_notices,
+	    (long long)n->central_notices_refused, (long long)n->device_requests,
 	    (long long)n->device_requests_refused, (long long)n->lookups_from_replica,
 	    (long long)n->lookups_stored, (long long)n->lookups_tombstoned,
 	    (long long)n->replica_errors, (long long)rs.central_cursor, (long long)rs.gseq,
@@ -746,13 +753,23 @@ static void replica_pull(struct gw_daemon *d)
 	}
 	if (!d->pull_now && now < d->next_pull_ms)
 		return;
+	if (gw_replica_progress_get(d->replica, &st) < 0) {
+		d->n.replica_errors++;
+		d->pull_now = false;
+		d->next_pull_ms = now + d->cfg.pull_ms;
+		return;
+	}
+	if (d->pull_urgent && st.central_cursor >= d->pull_urgent && !st.snapshot)
+		d->pull_urgent = 0;
 	/* Sync up first. While batches are on their way to central, a page
 	 * would compete with their apply on the cloud worker (its profiles are
 	 * changing under it anyway): pull once the forward path is idle, or
-	 * PULL_DEFER_MAX_MS after the last pull at the latest. */
+	 * PULL_DEFER_MAX_MS after the last pull at the latest. Not while
+	 * central has announced a change the replica lacks (an erasure, a
+	 * merge, an import): those go first. */
 	struct gw_fwd_stats fs;
 	gw_fwd_stats_get(d->fwd, &fs);
-	if (fs.inflight > 0 && now - d->last_pull_ms < PULL_DEFER_MAX_MS) {
+	if (fs.inflight > 0 && !d->pull_urgent && now - d->last_pull_ms < PULL_DEFER_MAX_MS) {
 		d->pull_now = false;
 		d->next_pull_ms = now + PULL_RECHECK_MS;
 		return;
@@ -760,10 +777,6 @@ static void replica_pull(struct gw_daemon *d)
 	d->pull_now = false;
 	d->next_pull_ms = now + d->cfg.pull_ms;
 	d->last_pull_ms = now;
-	if (gw_replica_progress_get(d->replica, &st) < 0) {
-		d->n.replica_errors++;
-		return;
-	}
 	memset(&q, 0, sizeof q);
 	q.snapshot = d->want_snapshot || st.snapshot != 0;
 	if (q.snapshot) {
@@ -810,6 +823,31 @@ static void notice_publish(struct gw_daemon *d)
 	if (rg_mqtt_publish(d->store, d->notice_topic, text, strlen(text), 1, false, NULL) == 0)
 		d->n.notices++;
 	free(text);
+}
+
+/* Central announced a change (RG_TOPIC_CENTRAL_CHANGES): pull now if the
+ * replica does not have it yet. */
+static void central_notice(struct gw_daemon *d, const struct ev *e)
+{
+	struct gw_replica_state st;
+	int64_t latest;
+
+	if (!e->payload || delta_notice_parse(e->payload, e->len, &latest) < 0) {
+		d->n.central_notices_refused++;
+		rg_warn(COMP, "notice_refused", "topic=%s bytes=%zu", e->topic, e->len);
+		return;
+	}
+	d->n.central_notices++;
+	if (gw_replica_progress_get(d->replica, &st) < 0) {
+		d->n.replica_errors++;
+		return;
+	}
+	if (latest <= st.central_cursor || latest <= d->pull_urgent)
+		return;
+	d->pull_urgent = latest;
+	d->pull_now = true;
+	rg_debug(COMP, "central_notice", "latest=%lld cursor=%lld", (long long)latest,
+		 (long long)st.central_cursor);
 }
 
 /* Central's answer to the replica's request (correlation data of ours). */
@@ -1025,6 +1063,8 @@ static void handle_events(struct gw_daemon *d, struct ev *list)
 				replica_answer(d, e);
 			else if (!strcmp(e->topic, d->resp_topic))
 				lookup_answer(d, e);
+			else if (!strcmp(e->topic, RG_TOPIC_CENTRAL_CHANGES))
+				central_notice(d, e);
 			else
 				rg_debug(COMP, "ignored", "topic=%s", e->topic);
 			break;

@@ -279,6 +279,7 @@ struct fx {
 	char cfg[PATH_MAX], log[PATH_MAX], spool[PATH_MAX];
 	pid_t gw;
 	struct peer *cloud, *dev;
+	int pull_ms; /* replica.pull_ms; 0: 400 */
 };
 
 static void write_config(struct fx *f)
@@ -293,11 +294,11 @@ static void write_config(struct fx *f)
 		"{\"store_id\":\"%s\",\"store_broker\":{\"host\":\"localhost\",\"port\":%u},"
 		"\"central_broker\":{\"host\":\"localhost\",\"port\":%u},"
 		"\"tls\":{\"ca_file\":\"%s\",\"cert_file\":\"%s\",\"key_file\":\"%s\"},"
-		"\"spool\":{\"path\":\"%s\"},\"replica\":{\"pull_ms\":400},"
+		"\"spool\":{\"path\":\"%s\"},\"replica\":{\"pull_ms\":%d},"
 		"\"forward\":{\"reconnect_max_ms\":500},\"stats_interval_s\":1,"
 		"\"log_level\":\"debug\"}\n",
-		STORE, tb_broker_port(f->store), tb_broker_port(f->central), ca, crt, key,
-		f->spool);
+		STORE, tb_broker_port(f->store), tb_broker_port(f->central), ca, crt, key, f->spool,
+		f->pull_ms ? f->pull_ms : 400);
 	fclose(o);
 }
 
@@ -623,11 +624,60 @@ static void central_pages_reach_the_replica_and_the_device_pulls_them(void **sta
 	assert_true(count_in_log(f, "device_requests_refused=2") >= 1);
 }
 
+static void cloud_notice(struct fx *f, const char *text)
+{
+	assert_int_equal(rg_mqtt_publish(f->cloud->cl.c, RG_TOPIC_CENTRAL_CHANGES, text,
+					 strlen(text), 0, false, NULL),
+			 0);
+}
+
+/* Central's notice of changes, with the gateway's own pulls 10 minutes
+ * apart: one it does not parse is refused and counted; one at its cursor
+ * asks nothing; one above its cursor makes it pull at once. */
+static void a_central_notice_above_the_cursor_pulls_at_once(void **state)
+{
+	struct fx *f = *state;
+	struct delta_request q;
+	struct delta_change c = prof(13, 1, 1);
+	struct msg m;
+	char *text;
+
+	f->pull_ms = 600000;
+	f->cloud =
+	    peer_new(f->env, f->central, "cloud-1", "$share/cloud/rg/v1/g/+/req/#", G_STATUS, NULL);
+	write_config(f);
+	gw_start(f);
+	m = next_request(f->cloud, "changes", &q); /* at connect */
+	assert_int_equal(q.since, 0);
+	answer_page(f->cloud, &m, 0, 13, &c, 1);
+	free(m.payload);
+	wait_log_count(f, "event=delta_applied kind=changes applied=1", 1);
+
+	cloud_notice(f, "{\"v\":1,\"type\":\"changes_available\"}");
+	wait_log_count(f, "event=notice_refused", 1);
+	assert_non_null(text = delta_notice_build(13));
+	cloud_notice(f, text);
+	free(text);
+	wait_log_count(f, "central_notices=1 central_notices_refused=1", 1);
+	assert_int_equal(peer_take(f->cloud, G_REQ "changes", &m, 1000), RG_ERR_TIMEOUT);
+
+	assert_non_null(text = delta_notice_build(20));
+	cloud_notice(f, text);
+	free(text);
+	m = next_request(f->cloud, "changes", &q);
+	assert_int_equal(q.since, 13);
+	free(m.payload);
+	gw_kill(f, SIGTERM);
+	assert_true(count_in_log(f, "central_notices=2 central_notices_refused=1") >= 1);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(
 		central_pages_reach_the_replica_and_the_device_pulls_them, setup, teardown),
+	    cmocka_unit_test_setup_teardown(a_central_notice_above_the_cursor_pulls_at_once, setup,
+					    teardown),
 	};
 	if (argc < 2) {
 		fprintf(stderr, "usage: %s REGULARS-GATEWAY\n", argv[0]);

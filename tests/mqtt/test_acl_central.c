@@ -6,7 +6,8 @@
  * certificate has no rights at all; a gateway issued after start gets its
  * rights when the configuration is regenerated and the broker SIGHUP'ed; an
  * IT identity writes retained configuration that only its store's gateway
- * reads, and reads the status reports.
+ * reads, and reads the status reports; only cloud workers announce changes,
+ * to every gateway.
  */
 #include "tb_assert.h"
 
@@ -113,6 +114,7 @@ static void gateway_cannot_publish_as_or_read_another_gateway(void **state)
 	    "rg/v1/config/tenant",
 	    "rg/v1/config/store/0042",
 	    "rg/v1/s/0042/d/dev-0042-k1/up/x",
+	    "rg/v1/central/changes",
 	};
 
 	assert_int_equal(tb_sub(cloud, "$share/cloud/rg/v1/g/+/up/#"), 1);
@@ -138,6 +140,32 @@ static void gateway_cannot_publish_as_or_read_another_gateway(void **state)
 	assert_int_equal(tb_pub(g43, G43 "/up/telemetry", "private"), RC_OK);
 	assert_int_equal(tb_pub(cloud, G42 "/down/ack", "marker-2"), RC_OK);
 	tb_expect_marker_only(g42, G42 "/down/ack", "marker-2");
+	tb_client_free(g43);
+	tb_client_free(g42);
+	tb_client_free(cloud);
+}
+
+/* Central's notice of changes: any cloud worker announces, every gateway
+ * reads; nobody else writes it (a forged one would make every store pull). */
+static void cloud_workers_announce_changes_to_every_gateway(void **state)
+{
+	struct fixture *f = *state;
+	struct tb_client *cloud = tb_connect_as(f->env, f->broker, "cloud-2");
+	struct tb_client *g42 = tb_connect_as(f->env, f->broker, "gw-0042");
+	struct tb_client *g43 = tb_connect_as(f->env, f->broker, "gw-0043");
+	struct tb_client *it = tb_connect_as(f->env, f->broker, "it-alice");
+	const char *notice = "{\"v\":1,\"type\":\"changes_available\",\"latest\":7}";
+
+	assert_int_equal(tb_sub(g42, "rg/v1/central/changes"), 1);
+	assert_int_equal(tb_sub(g43, "rg/v1/central/changes"), 1);
+	assert_int_equal(tb_pub(cloud, "rg/v1/central/changes", notice), RC_OK);
+	tb_expect(g42, "rg/v1/central/changes", notice);
+	tb_expect(g43, "rg/v1/central/changes", notice);
+	assert_int_equal(tb_pub(it, "rg/v1/central/changes", "forged"), RC_NOT_AUTHORIZED);
+	assert_int_equal(tb_pub(g43, "rg/v1/central/changes", "forged"), RC_NOT_AUTHORIZED);
+	assert_int_equal(tb_pub(cloud, "rg/v1/central/changes", "marker"), RC_OK);
+	tb_expect_marker_only(g42, "rg/v1/central/changes", "marker");
+	tb_client_free(it);
 	tb_client_free(g43);
 	tb_client_free(g42);
 	tb_client_free(cloud);
@@ -270,6 +298,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(gateway_uplinks_reach_exactly_one_worker_of_the_shared_group),
 	    cmocka_unit_test(gateway_cannot_publish_as_or_read_another_gateway),
+	    cmocka_unit_test(cloud_workers_announce_changes_to_every_gateway),
 	    cmocka_unit_test(device_certificate_has_no_rights_on_the_central_broker),
 	    cmocka_unit_test(new_gateway_gets_rights_after_regenerate_and_sighup),
 	    cmocka_unit_test(it_writes_retained_configuration_only_its_store_gateway_reads),

@@ -870,8 +870,10 @@ static void dev_setup(struct sx_world *w, struct sx_dev *d, const struct sx_dev_
 static void gw_config(struct sx_world *w, const struct sx_world_opts *o, const char *store,
 		      struct tb_broker *b, struct fp_proxy *wan, const char *cfg, const char *spool)
 {
-	char ca[400], crt[400], key[400], id[40], text[4096];
+	char ca[400], crt[400], key[400], id[40], text[4096], replica[64] = "";
 	snprintf(id, sizeof id, "gw-%s", store);
+	if (o->gw_pull_ms)
+		snprintf(replica, sizeof replica, ",\"replica\":{\"pull_ms\":%d}", o->gw_pull_ms);
 	assert_int_equal(tb_env_file(w->env, "ca", ".crt", ca, sizeof ca), 0);
 	assert_int_equal(tb_env_file(w->env, id, ".crt", crt, sizeof crt), 0);
 	assert_int_equal(tb_env_file(w->env, id, ".key", key, sizeof key), 0);
@@ -882,11 +884,11 @@ static void gw_config(struct sx_world *w, const struct sx_world_opts *o, const c
 	    "\"central_broker\":{\"host\":\"localhost\",\"port\":%u},"
 	    "\"tls\":{\"ca_file\":\"%s\",\"cert_file\":\"%s\",\"key_file\":\"%s\"},"
 	    "\"spool\":{\"path\":\"%s\"},"
-	    "\"forward\":{\"window\":%d,\"resend_ms\":%d},"
+	    "\"forward\":{\"window\":%d,\"resend_ms\":%d}%s,"
 	    "\"stats_interval_s\":5%s%s%s}\n",
 	    store, id, tb_broker_port(b), wan ? fp_port(wan) : tb_broker_port(w->central), ca, crt,
 	    key, spool, o->gw_window ? o->gw_window : 64, o->gw_resend_ms ? o->gw_resend_ms : 2000,
-	    o->gw_config_trust ? ",\"config\":{\"trust_anchor\":\"" : "",
+	    replica, o->gw_config_trust ? ",\"config\":{\"trust_anchor\":\"" : "",
 	    o->gw_config_trust ? o->gw_config_trust : "", o->gw_config_trust ? "\"}" : "");
 	assert_true(n > 0 && (size_t)n < sizeof text);
 	write_text(cfg, text);

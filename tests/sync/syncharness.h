@@ -112,6 +112,7 @@ struct sx_world_opts {
 	bool wan_proxy;
 	int gw_resend_ms; /* 0: 2000 */
 	int gw_window;	  /* 0: 64 */
+	int gw_pull_ms;	  /* replica.pull_ms of the gateways; 0: their default (5000) */
 	const struct sx_dev_opts *devs;
 	int n_devs;
 	uint64_t seed;

@@ -272,8 +272,15 @@ static void imported_while_offline_reaches_both_devices_then_erasure_removes_it(
 	    {.id = "dev-0042-h1", .handheld = true, .seed_cache = true, .lookup_timeout_ms = 1000,
 	     .extra_json = extra},
 	};
-	const struct sx_world_opts o = {.customers = CUSTOMERS, .wan_proxy = true, .devs = devs,
-					.n_devs = 2, .seed = 6};
+	/* The gateway's own pulls are 10 minutes apart: past its pull at
+	 * (re)connect, only central's notice of changes brings the merge and
+	 * the erasure within the test's waits. */
+	const struct sx_world_opts o = {.customers = CUSTOMERS,
+					.wan_proxy = true,
+					.devs = devs,
+					.n_devs = 2,
+					.seed = 6,
+					.gw_pull_ms = 600000};
 	sx_world_create(&world, args, &o);
 	struct sx_world *const w = &world;
 	struct sx_dev *const kiosk = &w->dev[0], *const hh = &w->dev[1];

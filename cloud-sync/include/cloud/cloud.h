@@ -25,6 +25,9 @@ extern "C" {
 #define CLOUD_HOST_MAX 255
 #define CLOUD_CONFIG_FILE_MAX (64 * 1024)
 #define CLOUD_LOOKUP_MAX 1024 /* a lookup request document */
+#define CLOUD_NOTICE_MS_DEFAULT 500
+#define CLOUD_NOTICE_MS_MIN 50
+#define CLOUD_NOTICE_MS_MAX 600000
 
 struct cloud_config {
 	char identity[RG_WIRE_ID_MAX + 1]; /* certificate CN = MQTT client id */
@@ -41,6 +44,7 @@ struct cloud_config {
 	int log_level; /* enum rg_log_level */
 	int queue_max_kib;
 	struct cloud_repl_policy repl; /* "replication" (docs/replication.md) */
+	int notice_ms; /* replication.notice_ms: how often to look for changes to announce, 0 off */
 };
 
 /* Parse a configuration document. Defaults as in docs/cloud.md. Returns 0 or

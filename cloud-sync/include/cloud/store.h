@@ -29,8 +29,8 @@
 extern "C" {
 #endif
 
-#define CLOUD_STORE_OPS_VERSION 4 /* 2: identity graph, erase, imports; 3: replication; 4: groups  \
-				   */
+/* 2: identity graph, erase, imports; 3: replication; 4: groups; 5: the watch */
+#define CLOUD_STORE_OPS_VERSION 5
 #define CLOUD_RECENT_MAX 20	  /* recent interactions kept per profile */
 #define CLOUD_PROFILE_BODY_MAX (32 * 1024) /* an imported body, compact JSON */
 #define CLOUD_CACHE_MIB_DEFAULT 64	   /* sqlite page cache per connection */
@@ -298,6 +298,15 @@ struct cloud_store_ops {
 	 * < 0 when nothing was committed (every rcs[i] < 0 too). */
 	int (*apply_batches)(void *priv, const struct rg_wire_batch *const *bs, size_t n,
 			     struct cloud_apply_result *rs, int *rcs);
+
+	/* Version 5 (optional): what the change log gained after seq `after`.
+	 * *latest = its newest seq (after when nothing was added); *notable =
+	 * the newest seq of an added change that is not a device's "update"
+	 * (seed, import, link, unlink, merge, unmerge, erase), 0 when none:
+	 * what a worker announces to the gateways at once (replication.md).
+	 * after = -1: where to start watching (*latest = the newest seq, 0 for
+	 * an empty log; *notable = 0), without reading the log. */
+	int (*repl_watch)(void *priv, int64_t after, int64_t *latest, int64_t *notable);
 };
 
 struct cloud_store;
@@ -354,6 +363,7 @@ int cloud_store_repl_changes(struct cloud_store *s, const struct cloud_repl_req 
 int cloud_store_repl_snapshot(struct cloud_store *s, const struct cloud_repl_req *rq,
 			      const struct cloud_repl_sink *sink, struct cloud_repl_result *out);
 int cloud_store_repl_prune(struct cloud_store *s, int64_t before_ms, int64_t *removed);
+int cloud_store_repl_watch(struct cloud_store *s, int64_t after, int64_t *latest, int64_t *notable);
 /* "all" / "home_and_recent", or NULL. */
 const char *cloud_repl_policy_name(enum cloud_repl_policy_kind k);
 

@@ -150,7 +150,10 @@ int delta_chunk_build(int64_t snapshot, int64_t seq, int64_t as_of_ms, const cha
 
 /* ---- the store-wide notice ---- */
 
-/* {"v":1,"type":"changes_available","latest":L}: no personal data. */
+/* {"v":1,"type":"changes_available","latest":L}: no personal data. The
+ * gateway's store-wide notice to its devices, and central's to every
+ * gateway on RG_TOPIC_CENTRAL_CHANGES (docs/replication.md). */
+#define RG_TOPIC_CENTRAL_CHANGES "rg/v1/central/changes"
 char *delta_notice_build(int64_t latest);
 int delta_notice_parse(const void *buf, size_t len, int64_t *latest);
 

@@ -176,6 +176,14 @@ static void central_broker_lists_only_trusted_gateways_and_cloud_workers(void **
 	assert_true(has_line(acl, "user cloud-1"));
 	assert_true(has_line(acl, "topic read rg/v1/g/+/up/#"));
 	assert_true(has_line(acl, "topic write rg/v1/g/+/down/#"));
+	/* Cloud workers announce changes, every gateway reads them. */
+	const char *cw = strstr(acl, "\nuser cloud-1\n");
+	assert_non_null(cw);
+	assert_non_null(strstr(cw, "\ntopic write rg/v1/central/changes\n"));
+	assert_int_equal(strstr(acl, "\ntopic write rg/v1/central/changes\n"),
+			 strstr(cw, "\ntopic write rg/v1/central/changes\n"));
+	assert_non_null(
+	    strstr(strstr(acl, "\nuser gw-0043\n"), "\ntopic read rg/v1/central/changes\n"));
 	/* Gateways read the key-set rotations; IT writes configuration and reads reports. */
 	assert_true(has_line(acl, "topic read rg/v1/config/keys/#"));
 	assert_true(has_line(acl, "user it-alice"));
