@@ -79,6 +79,8 @@ static const struct key schema[] = {
 	"Resend interactions not acknowledged after this long."),
     INT("sync.lookup_timeout_ms", 0, 10000, "1500", T_DEVICE,
 	"Ask the gateway on a local cache miss for at most this long; 0 never asks."),
+    INT("sync.pull_ms", 1000, 86400000, "60000", T_DEVICE,
+	"Pull changes from the gateway at least this often (also on each notice)."),
     {"identifiers", K_IDENT, 0, 0, NULL, "(identifiers.md)", T_DEVICE,
      "Identifier rules (docs/identifiers.md), laid over the defaults."},
     ENUM("gateway.log.level", log_levels, "info", T_GATEWAY, "As log.level, for the gateway."),

@@ -100,6 +100,7 @@ static const struct {
     {"sync.batch_max", 1, 500},
     {"sync.resend_ms", 1000, 3600000},
     {"sync.lookup_timeout_ms", 0, 10000},
+    {"sync.pull_ms", 1000, 86400000},
     {"gateway.forward.window", 1, 1024},
     {"gateway.forward.resend_ms", 1000, 3600000},
     {"gateway.forward.reconnect_max_ms", 250, 300000},
@@ -616,6 +617,7 @@ static void markdown_has_one_row_per_key(void **state)
 	    "sync.batch_max",
 	    "sync.resend_ms",
 	    "sync.lookup_timeout_ms",
+	    "sync.pull_ms",
 	    "identifiers",
 	    "gateway.log.level",
 	    "gateway.forward.window",
@@ -649,7 +651,8 @@ static void markdown_has_one_row_per_key(void **state)
 		for (const char *p = line; *p; p++)
 			cells += *p == '|';
 		assert_int_equal(cells, 7);
-		assert_non_null(strstr(line, rows >= 16 ? "| gateway |" : "| device |"));
+		assert_non_null(strstr(line, !strncmp(keys[rows], "gateway.", 8) ? "| gateway |"
+										 : "| device |"));
 		rows++;
 	}
 	assert_int_equal(rows, nk);
@@ -658,8 +661,9 @@ static void markdown_has_one_row_per_key(void **state)
 	ok("{'screen':{'idle_after_ms':8000,'public_items_max':3,'default_language':'en',"
 	   "'privacy':'full'},'log':{'level':'info'},'cache':{'max_profiles':1000000,"
 	   "'max_bytes':1073741824},'sync':{'batch_max':100,'resend_ms':30000,"
-	   "'lookup_timeout_ms':1500},'gateway':{'log':{'level':'info'},'forward':{'window':64,"
-	   "'resend_ms':30000,'reconnect_max_ms':10000},'stats_interval_s':60}}");
+	   "'lookup_timeout_ms':1500,'pull_ms':60000},'gateway':{'log':{'level':'info'},"
+	   "'forward':{'window':64,'resend_ms':30000,'reconnect_max_ms':10000},"
+	   "'stats_interval_s':60}}");
 }
 
 int main(void)

@@ -529,6 +529,8 @@ static int from_settings(struct ctx *c, const cJSON *set, struct devcfg *o)
 		o->uplink.resend_ms = (int)num(v);
 	if (cJSON_IsNumber(v = path2(set, "sync", "lookup_timeout_ms")))
 		o->uplink.lookup_timeout_ms = (int)num(v);
+	if (cJSON_IsNumber(v = path2(set, "sync", "pull_ms")))
+		o->uplink.pull_ms = (int)num(v);
 	return 0;
 }
 

@@ -237,14 +237,15 @@ static void *puller_main(void *arg)
 		report(p, &y);
 	pthread_mutex_lock(&p->mu);
 	while (!p->stop) {
-		if (!p->kick) {
-			int64_t ms = p->pull_ms;
+		/* Wait pull_ms from the last round; an interval changed meanwhile
+		 * (puller_set_interval) counts from the same start. */
+		for (int64_t start = mono_ms(); !p->stop && !p->kick;) {
+			int64_t left = start + p->pull_ms - mono_ms();
 			struct timespec ts;
-			rg_deadline_ms(&ts, ms);
-			int64_t until = mono_ms() + ms;
-			while (!p->stop && !p->kick && mono_ms() < until)
-				if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT)
-					break;
+			if (left <= 0)
+				break;
+			rg_deadline_ms(&ts, left);
+			pthread_cond_timedwait(&p->cv, &p->mu, &ts);
 		}
 		if (p->stop)
 			break;

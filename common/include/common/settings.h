@@ -36,6 +36,7 @@
  *   sync.batch_max             1..500                                  100
  *   sync.resend_ms             1000..3600000                           30000
  *   sync.lookup_timeout_ms     0..10000                                1500
+ *   sync.pull_ms               1000..86400000                          60000
  *   identifiers                object (docs/identifiers.md)
  * Gateway keys:
  *   gateway.log.level          as log.level                            info

@@ -453,6 +453,7 @@ static void reload_changes_only_reloadable_keys(void **state)
 	b.uplink.batch_max = 7; /* the sync parameters are live */
 	b.uplink.resend_ms = 5000;
 	b.uplink.lookup_timeout_ms = 0;
+	b.uplink.pull_ms = 2000;
 	assert_int_equal(devcfg_reload_check(&a, &b, err, sizeof err), 0);
 	b = a;
 	snprintf(b.uplink.key_file, sizeof b.uplink.key_file, "other.key");
@@ -572,7 +573,8 @@ static void overlay_lays_pushed_settings_over_the_file(void **state)
 	    "\"default_language\":\"de\",\"text\":{\"en\":{\"greeting\":\"Hello again, {name}!\"}},"
 	    "\"hours\":{\"sat\":[\"09:00-13:00\"]}},"
 	    "\"cache\":{\"max_profiles\":100,\"max_bytes\":2097152},"
-	    "\"sync\":{\"batch_max\":7,\"resend_ms\":5000,\"lookup_timeout_ms\":0},"
+	    "\"sync\":{\"batch_max\":7,\"resend_ms\":5000,\"lookup_timeout_ms\":0,"
+	    "\"pull_ms\":2000},"
 	    "\"identifiers\":{\"nfc_uid\":{\"enabled\":false}},"
 	    "\"gateway\":{\"forward\":{\"window\":9},\"log\":{\"level\":\"error\"}}}";
 	cJSON *m = cJSON_Parse(pushed);
@@ -594,6 +596,7 @@ static void overlay_lays_pushed_settings_over_the_file(void **state)
 	assert_int_equal(out.uplink.batch_max, 7);
 	assert_int_equal(out.uplink.resend_ms, 5000);
 	assert_int_equal(out.uplink.lookup_timeout_ms, 0);
+	assert_int_equal(out.uplink.pull_ms, 2000);
 	/* identifiers: the pushed object over the defaults, replacing the file's */
 	ident_config_default(&def);
 	assert_false(out.identifiers.nfc_uid.enabled);

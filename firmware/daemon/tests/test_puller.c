@@ -4,18 +4,22 @@
  * network): pages are followed while more is true and the cursor reported;
  * snapshot_needed leads to snapshot chunks, resumed from the store's
  * progress, then changes from the snapshot's seq; a malformed answer or a
- * wrong since is refused with nothing applied; a failed request is counted.
+ * wrong since is refused with nothing applied; a failed request is counted;
+ * (with the puller's thread) a new interval applies to the wait in progress.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "common/clock.h"
 #include "common/delta.h"
 #include "common/err.h"
 #include "puller.h"
@@ -26,6 +30,7 @@
 struct script {
 	char *answers[QMAX]; /* NULL: the request fails (timeout) */
 	size_t n, next;
+	_Atomic int calls; /* read by the test while the puller's thread runs */
 	char ops[QMAX][16];
 	struct delta_request reqs[QMAX];
 	int64_t reported_cursor, reported_latest, reported_as_of;
@@ -42,6 +47,7 @@ static int fake_request(void *ctx, const char *op, const char *req, size_t len, 
 	(void)timeout_ms;
 	assert_true(s->next < s->n);
 	size_t i = s->next++;
+	s->calls++;
 	snprintf(s->ops[i], sizeof s->ops[i], "%s", op);
 	assert_int_equal(delta_request_parse(req, len, &s->reqs[i], err, sizeof err), 0);
 	if (!s->answers[i])
@@ -227,6 +233,36 @@ static void malformed_and_wrong_since_are_refused_and_nothing_applies(void **sta
 	store_close(s);
 }
 
+/* A new interval applies to the wait in progress: a puller waiting out
+ * 60 s pulls about 1 s after its last round once told 1 s (a pushed
+ * sync.pull_ms), not a minute later. */
+static void a_new_interval_applies_to_the_wait_in_progress(void **state)
+{
+	struct store *s = fx_open();
+	struct puller_config pc = {
+	    .store = s,
+	    .pull_ms = 60000,
+	    .link = {.ctx = &sc, .request = fake_request, .report = fake_report}};
+	struct puller *p = NULL;
+	int64_t end;
+	(void)state;
+
+	for (int i = 0; i < QMAX; i++)
+		push(page(0, 0, NULL, NULL, 0, 0, false));
+	assert_int_equal(puller_new(&pc, &p), 0);
+	assert_int_equal(puller_start(p), 0); /* the first round at once */
+	end = rg_clock_mono_ns(rg_clock_system()) / 1000000 + 10000;
+	while (sc.calls < 1 && rg_clock_mono_ns(rg_clock_system()) / 1000000 < end)
+		usleep(10000);
+	assert_int_equal(sc.calls, 1);
+	puller_set_interval(p, 1000);
+	while (sc.calls < 2 && rg_clock_mono_ns(rg_clock_system()) / 1000000 < end)
+		usleep(10000);
+	assert_int_equal(sc.calls, 2);
+	puller_free(p);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +272,8 @@ int main(void)
 		snapshot_needed_fetches_chunks_then_changes_from_its_seq, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		malformed_and_wrong_since_are_refused_and_nothing_applies, setup, teardown),
+	    cmocka_unit_test_setup_teardown(a_new_interval_applies_to_the_wait_in_progress, setup,
+					    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
