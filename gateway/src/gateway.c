@@ -909,6 +909,10 @@ static void replica_answer(struct gw_daemon *d, const struct ev *e)
 	} else {
 		d->n.pages_applied++;
 		d->pull_now = res.more;
+		/* central has nothing newer: whatever it announced is here (a
+		 * latest beyond its log cannot hold the sync-up-first wait off) */
+		if (!res.more)
+			d->pull_urgent = 0;
 	}
 	rg_debug(COMP, "delta_applied", "kind=%s applied=%lld ignored=%lld tombstoned=%lld more=%d",
 		 kind, (long long)res.applied, (long long)res.ignored, (long long)res.tombstoned,
