@@ -516,6 +516,7 @@ int sq__effect_apply(struct sq *s, const struct sq__item *x, const struct sq__ta
 		break;
 	case RG_KIND_CONSENT_CHANGED:
 		rc = won = consent_apply(s, t, x, e);
+		what = "consent"; /* priority lane: announced to the gateways at once */
 		break;
 	case RG_KIND_PREFERENCE_CHANGED:
 		rc = won = prefs_apply(s, t, x, e);

@@ -1575,7 +1575,8 @@ static void repl_policy_follows_every_merge_level(void **state)
 }
 
 /* The watch a worker announces from: device updates move latest only; an
- * operator's erasure, merge or seed is notable; nothing new leaves both. */
+ * operator's erasure, merge or seed is notable, and so is a device's
+ * consent change; nothing new leaves both. */
 static void repl_watch_tells_device_updates_from_the_rest(void **state)
 {
 	struct sfx *f = *state;
@@ -1604,6 +1605,19 @@ static void repl_watch_tells_device_updates_from_the_rest(void **state)
 	assert_int_equal(cloud_store_repl_watch(f->s, start, &latest, &notable), 0);
 	assert_int_equal(latest, start);
 	assert_int_equal(notable, 0);
+	/* a consent change from a device (the priority lane) is notable */
+	{
+		struct cf_batch cb;
+		start = latest;
+		cf_batch_begin(&cb, DEV_A, "0042");
+		cf_batch_add(&cb, RG_KIND_CONSENT_CHANGED, T + 2, "p-1", NULL,
+			     "{\"show_in_public\":[\"points\"]}");
+		apply(f, &cb, NULL);
+		assert_int_equal(cloud_store_repl_watch(f->s, start, &latest, &notable), 0);
+		assert_int_equal(notable, last_change(f));
+		assert_true(notable > start);
+		start = latest;
+	}
 	/* the person with the profile merged into them */
 	assert_int_equal(cloud_store_erase(f->s, NULL, "p-1"), 2);
 	assert_int_equal(cloud_store_repl_watch(f->s, start, &latest, &notable), 0);

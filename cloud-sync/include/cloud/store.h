@@ -119,8 +119,8 @@ struct cloud_change {
 	char profile[RG_WIRE_ID_MAX + 1];
 	int64_t version;
 	struct rg_hlc hlc;
-	/* "seed", "update", "import", "link", "unlink", "merge", "unmerge",
-	 * "erase" (docs/cloud.md, "The change log") */
+	/* "seed", "update", "consent", "import", "link", "unlink", "merge",
+	 * "unmerge", "restore", "erase" (docs/cloud.md, "The change log") */
 	char what[16];
 	/* merge/unmerge: the other profile (the survivor for the absorbed one
 	 * and the reverse); unlink: the profile that took the identifier */
@@ -302,7 +302,7 @@ struct cloud_store_ops {
 	/* Version 5 (optional): what the change log gained after seq `after`.
 	 * *latest = its newest seq (after when nothing was added); *notable =
 	 * the newest seq of an added change that is not a device's "update"
-	 * (seed, import, link, unlink, merge, unmerge, erase), 0 when none:
+	 * (seed, import, link, unlink, merge, unmerge, erase, consent), 0 when none:
 	 * what a worker announces to the gateways at once (replication.md).
 	 * after = -1: where to start watching (*latest = the newest seq, 0 for
 	 * an empty log; *notable = 0), without reading the log. */
