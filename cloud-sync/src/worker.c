@@ -56,7 +56,7 @@ struct ev {
 /* The request counters are counted by the request thread and read by the
  * main one's stats line: atomic. */
 struct counters {
-	int64_t batches, groups, items, applied, duplicates, unresolved, erased;
+	int64_t batches, bundles, groups, items, applied, duplicates, unresolved, erased;
 	_Atomic int64_t refused[CLOUD_REFUSE__COUNT];
 	int64_t acks, acks_unsent, apply_failed;
 	_Atomic int64_t lookups, lookup_hits, lookups_refused, requests_unsupported;
@@ -281,25 +281,42 @@ struct taken {
 	struct rg_wire_batch b;
 };
 
-/* Parse and check e's batch into *k; false when refused (logged, counted). */
+/* Parse e (a batch or a bundle of one device's batches) and check each
+ * batch into ks[*n..], as many as fit before max; returns false when the
+ * message is refused (logged, counted; nothing of it is taken). A bundle
+ * that does not fit in what is left of the group is left for the next one
+ * by the caller (fits_in). */
 static bool batch_take(struct cloud_worker *w, const struct ev *e, const struct cloud_topic *t,
-		       struct taken *k)
+		       struct taken *ks, size_t *n)
 {
 	char err[RG_WIRE_ERR_MAX];
-	int why;
+	struct rg_wire_uplink u;
+	int why = 0;
+	size_t i;
 
-	if (rg_wire_batch_parse(e->payload, e->len, &k->b, err, sizeof err) < 0) {
+	if (rg_wire_uplink_parse(e->payload, e->len, &u, err, sizeof err) < 0) {
 		refuse(w, CLOUD_REFUSE_MALFORMED, e->topic, NULL, err);
 		return false;
 	}
-	if ((why = cloud_batch_check(t, &k->b)) > 0) {
-		refuse(w, (enum cloud_refusal)why, e->topic, &k->b,
+	for (i = 0; i < u.n && !why; i++)
+		why = cloud_batch_check(t, &u.batches[i]);
+	if (why > 0) {
+		/* One batch of a bundle refused: all of it is (the gateway
+		 * validated each, so this is a bug; the batches come again). */
+		refuse(w, (enum cloud_refusal)why, e->topic, &u.batches[i - 1],
 		       why == CLOUD_REFUSE_STORE ? "the batch's store is not the gateway's"
 						 : "an item's kind is not of the topic's lane");
-		rg_wire_batch_free(&k->b);
+		rg_wire_uplink_free(&u);
 		return false;
 	}
-	k->t = *t;
+	if (u.bundle)
+		w->n.bundles++;
+	for (i = 0; i < u.n; i++) {
+		ks[*n].t = *t;
+		ks[*n].b = u.batches[i]; /* moved: u no longer owns it */
+		(*n)++;
+	}
+	free(u.batches);
 	return true;
 }
 
@@ -569,8 +586,9 @@ static void watch(struct cloud_worker *w)
 	free(text);
 }
 
-/* One event; a batch takes the batches queued right behind it into its
- * group (up to CLOUD_GROUP_MAX batches, GROUP_ITEMS items). */
+/* One event; a batch (or bundle) takes the messages queued right behind it
+ * into its group while there is room: a group holds at most
+ * CLOUD_GROUP_MAX batches and stops growing at GROUP_ITEMS items. */
 static void handle(struct cloud_worker *w, const struct ev *e)
 {
 	struct taken ks[CLOUD_GROUP_MAX];
@@ -586,11 +604,16 @@ static void handle(struct cloud_worker *w, const struct ev *e)
 		request_handle(w, w->store, e, &t); /* no request thread */
 		return;
 	}
-	if (batch_take(w, e, &t, &ks[n]))
-		items += ks[n++].b.n_items;
-	while (n < CLOUD_GROUP_MAX && items < GROUP_ITEMS && (next = pop_if_batch(w, &t))) {
-		if (batch_take(w, next, &t, &ks[n]))
-			items += ks[n++].b.n_items;
+	batch_take(w, e, &t, ks, &n);
+	for (size_t i = 0; i < n; i++)
+		items += ks[i].b.n_items;
+	/* A message may be a bundle of up to RG_WIRE_BUNDLE_MAX_BATCHES. */
+	while (n + RG_WIRE_BUNDLE_MAX_BATCHES <= CLOUD_GROUP_MAX && items < GROUP_ITEMS &&
+	       (next = pop_if_batch(w, &t))) {
+		size_t from = n;
+		batch_take(w, next, &t, ks, &n);
+		for (size_t i = from; i < n; i++)
+			items += ks[i].b.n_items;
 		ev_free(next);
 	}
 	if (n)
@@ -605,7 +628,8 @@ static void stats_line(struct cloud_worker *w)
 	struct rg_mqtt_stats ms;
 	rg_mqtt_stats_get(w->mqtt, &ms);
 	rg_info(COMP, "stats",
-		"identity=%s connected=%d batches=%lld groups=%lld items=%lld applied=%lld "
+		"identity=%s connected=%d batches=%lld bundles=%lld groups=%lld items=%lld "
+		"applied=%lld "
 		"duplicates=%lld "
 		"unresolved=%lld erased=%lld refused_malformed=%lld refused_store=%lld "
 		"refused_lane=%lld refused_topic=%lld acks=%lld acks_unsent=%lld apply_failed=%lld "
@@ -613,9 +637,9 @@ static void stats_line(struct cloud_worker *w)
 		"pages_sent=%lld snapshot_chunks=%lld requests_refused=%lld notices=%lld "
 		"queue_bytes=%zu mqtt_received=%lld",
 		w->cfg.identity, rg_mqtt_connected(w->mqtt), (long long)n->batches,
-		(long long)n->groups, (long long)n->items, (long long)n->applied,
-		(long long)n->duplicates, (long long)n->unresolved, (long long)n->erased,
-		(long long)n->refused[CLOUD_REFUSE_MALFORMED],
+		(long long)n->bundles, (long long)n->groups, (long long)n->items,
+		(long long)n->applied, (long long)n->duplicates, (long long)n->unresolved,
+		(long long)n->erased, (long long)n->refused[CLOUD_REFUSE_MALFORMED],
 		(long long)n->refused[CLOUD_REFUSE_STORE], (long long)n->refused[CLOUD_REFUSE_LANE],
 		(long long)n->refused[CLOUD_REFUSE_TOPIC], (long long)n->acks,
 		(long long)n->acks_unsent, (long long)n->apply_failed, (long long)n->lookups,

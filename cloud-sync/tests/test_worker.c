@@ -620,6 +620,81 @@ static void batch_for_another_store_is_refused(void **state)
 	free(good.doc);
 }
 
+/* Publish b[0..n) as one bundle until every batch of it is acked. */
+static void bundle_stream(struct tbatch *b, size_t n)
+{
+	const char *docs[RG_WIRE_BUNDLE_MAX_BATCHES];
+	size_t lens[RG_WIRE_BUNDLE_MAX_BATCHES], len, acked = 0;
+	int64_t sent = 0, end = tb_now_ms() + WAIT_MS;
+	char *doc;
+	for (size_t i = 0; i < n; i++) {
+		docs[i] = b[i].doc;
+		lens[i] = b[i].len;
+	}
+	assert_int_equal(rg_wire_bundle_build(docs, lens, n, &doc, &len), 0);
+	while (acked < n) {
+		if (tb_now_ms() > end)
+			fail_msg("bundle: %zu of %zu batches acked (log %s)", acked, n,
+				 F->w[0].log);
+		/* (not connected yet: the next turn tries again) */
+		if ((!sent || tb_now_ms() - sent > RESEND_MS) &&
+		    rg_mqtt_publish(F->gw.c, UP_TOPIC, doc, len, 1, false, NULL) == 0)
+			sent = tb_now_ms();
+		gw_wait_event(50);
+		for (acked = 0; acked < n && acked_times(&b[acked].batch) > 0;)
+			acked++;
+	}
+	free(doc);
+}
+
+static void a_bundle_is_applied_in_order_and_each_batch_acked(void **state)
+{
+	enum { N = 6 };
+	struct tbatch b[N], bad[2];
+	struct cloud_store_opts o = {.path = F->db};
+	struct cloud_interaction it;
+	struct cloud_store *s;
+	(void)state;
+	worker_start(&F->w[0]);
+	for (size_t i = 0; i < N; i++)
+		tbatch_make(&b[i], "dev-0042-k1", "0042", 20, (int)i * 20);
+	bundle_stream(b, N);
+	/* Every item once, visits counted once, and the device's order kept
+	 * (central counts items older than what it applied last). */
+	verify_applied(b, N, 1);
+	pthread_mutex_lock(&F->gw.mu);
+	assert_int_equal(F->gw.ack_before_commit, 0);
+	pthread_mutex_unlock(&F->gw.mu);
+
+	/* gw-0042 forwarding a bundle of store 0043: refused, all of it. */
+	tbatch_make(&bad[0], "dev-0043-k1", "0043", 3, 0);
+	tbatch_make(&bad[1], "dev-0043-k1", "0043", 3, 0);
+	const char *docs[2] = {bad[0].doc, bad[1].doc};
+	size_t lens[2] = {bad[0].len, bad[1].len}, len;
+	char *doc;
+	assert_int_equal(rg_wire_bundle_build(docs, lens, 2, &doc, &len), 0);
+	assert_int_equal(rg_mqtt_publish(F->gw.c, UP_TOPIC, doc, len, 1, false, NULL), 0);
+	free(doc);
+	/* The marker: one worker takes messages in order. */
+	b[0].sent_ms = 0;
+	int64_t end = tb_now_ms() + WAIT_MS;
+	while (acked_times(&b[0].batch) < 2 && tb_now_ms() < end) {
+		if (!b[0].sent_ms || tb_now_ms() - b[0].sent_ms > RESEND_MS)
+			tbatch_send(&b[0]);
+		gw_wait_event(50);
+	}
+	assert_true(acked_times(&b[0].batch) >= 2);
+	assert_int_equal(acked_times(&bad[0].batch), 0);
+	assert_int_equal(cloud_store_open(&o, &s), 0);
+	assert_int_equal(cloud_store_interaction_get(s, &bad[0].ids[0], &it), 0);
+	cloud_store_close(s);
+	assert_int_equal(worker_stop(&F->w[0]), 0);
+	assert_true(log_last(&F->w[0], "bundles") >= 1);
+	assert_int_equal(log_last(&F->w[0], "refused_store"), 1);
+	tbatches_free(b, N);
+	tbatches_free(bad, 2);
+}
+
 static void two_workers_share_the_load_and_apply_exactly_once(void **state)
 {
 	enum { DEVICES = 4, PER_DEVICE = 15, ITEMS = 20 };
@@ -938,6 +1013,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(
 		acks_follow_commit_and_duplicates_ack_again_without_effect, setup, teardown),
 	    cmocka_unit_test_setup_teardown(batch_for_another_store_is_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(a_bundle_is_applied_in_order_and_each_batch_acked,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(two_workers_share_the_load_and_apply_exactly_once,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(worker_killed_mid_stream_loses_nothing, setup,

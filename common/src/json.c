@@ -55,6 +55,12 @@ const char *rg_json_kind(const cJSON *v)
 int rg_json_parse(const char *text, size_t len, size_t max_len, cJSON **out, char *err,
 		  size_t errcap)
 {
+	return rg_json_parse_depth(text, len, max_len, RG_JSON_MAX_DEPTH, out, err, errcap);
+}
+
+int rg_json_parse_depth(const char *text, size_t len, size_t max_len, int max_depth, cJSON **out,
+			char *err, size_t errcap)
+{
 	const char *end = NULL;
 	int depth = 0, in_str = 0, esc = 0;
 	cJSON *root;
@@ -77,10 +83,10 @@ int rg_json_parse(const char *text, size_t len, size_t max_len, cJSON **out, cha
 		} else if (c == '"') {
 			in_str = 1;
 		} else if (c == '{' || c == '[') {
-			if (++depth > RG_JSON_MAX_DEPTH)
+			if (++depth > max_depth)
 				return rg_errf(RG_ERR_PARSE, err, errcap,
-					    "JSON nested deeper than %d levels at byte %zu",
-					    RG_JSON_MAX_DEPTH, i);
+					       "JSON nested deeper than %d levels at byte %zu",
+					       max_depth, i);
 		} else if (c == '}' || c == ']') {
 			depth--;
 		}

@@ -90,6 +90,8 @@ static const struct key schema[] = {
 	"Forward an unacknowledged batch again after this long."),
     INT("gateway.forward.reconnect_max_ms", 250, 300000, "10000", T_GATEWAY,
 	"Cap of the reconnect backoff towards either broker."),
+    INT("gateway.forward.bundle", 1, 16, "8", T_GATEWAY,
+	"Spooled batches of one device forwarded as one message (1: one by one)."),
     INT("gateway.stats_interval_s", 1, 86400, "60", T_GATEWAY,
 	"Period of the gateway's `event=stats` log line."),
 };

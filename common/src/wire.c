@@ -174,8 +174,9 @@ static int parse_item(const cJSON *it, struct rg_wire_item *o, char *err, size_t
 	return 0;
 }
 
-int rg_wire_batch_parse(const char *buf, size_t len, struct rg_wire_batch *out, char *err,
-			size_t errcap)
+/* Validate a batch document's tree, taking ownership of root (freed on
+ * failure, kept in out->root on success). */
+static int batch_from_root(cJSON *root, struct rg_wire_batch *out, char *err, size_t errcap)
 {
 	static const char *const keys[] = {"v", "type", "device", "store", "batch", "items", NULL};
 	const cJSON *items, *it;
@@ -184,8 +185,7 @@ int rg_wire_batch_parse(const char *buf, size_t len, struct rg_wire_batch *out, 
 	int rc;
 
 	memset(out, 0, sizeof *out);
-	if ((rc = rg_json_parse(buf, len, RG_WIRE_MAX_BYTES, &out->root, err, errcap)) < 0)
-		return rc;
+	out->root = root;
 	rc = parse_header(out->root, "batch", keys, out->device, &items, "items", RG_WIRE_MAX_ITEMS,
 			  &out->batch_id, err, errcap);
 	if (rc < 0)
@@ -229,6 +229,181 @@ int rg_wire_batch_parse(const char *buf, size_t len, struct rg_wire_batch *out, 
 fail:
 	rg_wire_batch_free(out);
 	return rc;
+}
+
+int rg_wire_batch_parse(const char *buf, size_t len, struct rg_wire_batch *out, char *err,
+			size_t errcap)
+{
+	cJSON *root;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if ((rc = rg_json_parse(buf, len, RG_WIRE_MAX_BYTES, &root, err, errcap)) < 0)
+		return rc;
+	return batch_from_root(root, out, err, errcap);
+}
+
+/* Nesting of v as rg_json_parse counts it (brackets: a scalar is 0), counting
+ * no further than cap + 1. */
+static int json_depth(const cJSON *v, int cap)
+{
+	int most = 0;
+	const cJSON *c;
+	if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
+		return 0;
+	if (cap <= 0)
+		return 1;
+	cJSON_ArrayForEach(c, v)
+	{
+		int d = json_depth(c, cap - 1);
+		if (d > most)
+			most = d;
+	}
+	return 1 + most;
+}
+
+static int bundle_from_root(cJSON *root, struct rg_wire_uplink *out, char *err, size_t errcap)
+{
+	static const char *const keys[] = {"v", "type", "batches", NULL};
+	const cJSON *arr;
+	size_t n, items = 0;
+	int64_t v;
+	int rc;
+
+	if ((rc = rg_json_check_keys(root, keys, err, errcap)) < 0 ||
+	    (rc = rg_json_req_int(root, "v", 0, INT32_MAX, &v, err, errcap)) < 0)
+		return rc;
+	if (v != RG_WIRE_VERSION)
+		return rg_errf(RG_ERR_UNSUPPORTED, err, errcap,
+			       "wire version %lld is not supported (%d)", (long long)v,
+			       RG_WIRE_VERSION);
+	if ((rc = rg_json_req_arr(root, "batches", RG_WIRE_BUNDLE_MAX_BATCHES, &arr, err, errcap)) <
+	    0)
+		return rc;
+	if ((n = (size_t)cJSON_GetArraySize(arr)) == 0)
+		return rg_errf(RG_ERR_RANGE, err, errcap, "key \"batches\": must not be empty");
+	if (!(out->batches = calloc(n, sizeof *out->batches)))
+		return rg_errf(RG_ERR_NOMEM, err, errcap, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		struct rg_wire_batch *b = &out->batches[i];
+		char tmp[RG_WIRE_ERR_MAX];
+		/* Each batch becomes a tree of its own, owned by its struct. */
+		cJSON *one = cJSON_DetachItemFromArray((cJSON *)arr, 0);
+		if (!cJSON_IsObject(one)) {
+			cJSON_Delete(one);
+			return rg_errf(RG_ERR_TYPE, err, errcap, "batch %zu: not an object", i);
+		}
+		if ((rc = batch_from_root(one, b, tmp, sizeof tmp)) < 0)
+			return rg_errf(rc, err, errcap, "batch %zu: %s", i, tmp);
+		out->n = i + 1;
+		if (i && (strcmp(b->device, out->batches[0].device) ||
+			  strcmp(b->store, out->batches[0].store)))
+			return rg_errf(RG_ERR_PARSE, err, errcap,
+				       "batch %zu: a bundle carries one device's batches", i);
+		if ((items += b->n_items) > RG_WIRE_BUNDLE_MAX_ITEMS)
+			return rg_errf(RG_ERR_TOOBIG, err, errcap,
+				       "batch %zu: more than %d items in the bundle", i,
+				       RG_WIRE_BUNDLE_MAX_ITEMS);
+	}
+	out->bundle = true;
+	return 0;
+}
+
+int rg_wire_uplink_parse(const char *buf, size_t len, struct rg_wire_uplink *out, char *err,
+			 size_t errcap)
+{
+	const char *type;
+	cJSON *root;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	/* Two levels more than a batch: the envelope and its array. */
+	if ((rc = rg_json_parse_depth(buf, len, RG_WIRE_BUNDLE_MAX_BYTES, RG_JSON_MAX_DEPTH + 2,
+				      &root, err, errcap)) < 0)
+		return rc;
+	if ((rc = rg_json_req_str(root, "type", 16, &type, err, errcap)) < 0) {
+		cJSON_Delete(root);
+		return rc;
+	}
+	if (!strcmp(type, "bundle")) {
+		rc = bundle_from_root(root, out, err, errcap);
+		cJSON_Delete(root); /* its batches were detached into out */
+		if (rc < 0)
+			rg_wire_uplink_free(out);
+		return rc;
+	}
+	/* A lone batch: exactly the limits of rg_wire_batch_parse. */
+	if (len > RG_WIRE_MAX_BYTES) {
+		cJSON_Delete(root);
+		return rg_errf(RG_ERR_TOOBIG, err, errcap,
+			       "JSON of %zu bytes exceeds the limit of %d", len, RG_WIRE_MAX_BYTES);
+	}
+	if (json_depth(root, RG_JSON_MAX_DEPTH) > RG_JSON_MAX_DEPTH) {
+		cJSON_Delete(root);
+		return rg_errf(RG_ERR_PARSE, err, errcap, "JSON nested deeper than %d levels",
+			       RG_JSON_MAX_DEPTH);
+	}
+	if (!(out->batches = calloc(1, sizeof *out->batches))) {
+		cJSON_Delete(root);
+		return rg_errf(RG_ERR_NOMEM, err, errcap, "out of memory");
+	}
+	if ((rc = batch_from_root(root, out->batches, err, errcap)) < 0) {
+		rg_wire_uplink_free(out);
+		return rc;
+	}
+	out->n = 1;
+	return 0;
+}
+
+void rg_wire_uplink_free(struct rg_wire_uplink *u)
+{
+	if (!u)
+		return;
+	for (size_t i = 0; i < u->n; i++)
+		rg_wire_batch_free(&u->batches[i]);
+	free(u->batches);
+	memset(u, 0, sizeof *u);
+}
+
+int rg_wire_bundle_build(const char *const *docs, const size_t *lens, size_t n, char **out,
+			 size_t *len)
+{
+	static const char head[] = "{\"v\":1,\"type\":\"bundle\",\"batches\":[";
+	size_t total = sizeof head - 1 + 2, at;
+	char *buf;
+
+	*out = NULL;
+	*len = 0;
+	if (n == 0 || n > RG_WIRE_BUNDLE_MAX_BATCHES)
+		return RG_ERR_RANGE;
+	for (size_t i = 0; i < n; i++)
+		total += lens[i] + 1;
+	if (total > RG_WIRE_BUNDLE_MAX_BYTES)
+		return RG_ERR_TOOBIG;
+	if (!(buf = malloc(total + 1)))
+		return RG_ERR_NOMEM;
+	memcpy(buf, head, sizeof head - 1);
+	at = sizeof head - 1;
+	for (size_t i = 0; i < n; i++) {
+		const char *d = docs[i];
+		size_t l = lens[i];
+		/* The parser skips a byte order mark only at the very start of
+		 * a text; inside the array it would be an error. */
+		if (l >= 3 && !memcmp(d, "\xEF\xBB\xBF", 3)) {
+			d += 3;
+			l -= 3;
+		}
+		if (i)
+			buf[at++] = ',';
+		memcpy(buf + at, d, l);
+		at += l;
+	}
+	buf[at++] = ']';
+	buf[at++] = '}';
+	buf[at] = '\0';
+	*out = buf;
+	*len = at;
+	return 0;
 }
 
 void rg_wire_batch_free(struct rg_wire_batch *b)

@@ -104,6 +104,7 @@ static const struct {
     {"gateway.forward.window", 1, 1024},
     {"gateway.forward.resend_ms", 1000, 3600000},
     {"gateway.forward.reconnect_max_ms", 250, 300000},
+    {"gateway.forward.bundle", 1, 16},
     {"gateway.stats_interval_s", 1, 86400},
 };
 
@@ -623,6 +624,7 @@ static void markdown_has_one_row_per_key(void **state)
 	    "gateway.forward.window",
 	    "gateway.forward.resend_ms",
 	    "gateway.forward.reconnect_max_ms",
+	    "gateway.forward.bundle",
 	    "gateway.stats_interval_s",
 	};
 	char *buf = NULL, *line, *save = NULL;

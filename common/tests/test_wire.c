@@ -1,7 +1,8 @@
 /*
  * test_wire.c - the uplink batch and ack formats: what the writer builds the
  * parser accepts unchanged, and every malformed, oversized or forged shape
- * is refused with a message that names the problem.
+ * is refused with a message that names the problem; and the bundle a
+ * gateway forwards several batches in, all of it or nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 
 #include "common/err.h"
+#include "common/json.h"
 #include "common/wire.h"
 
 static struct rg_clock_manual clk;
@@ -241,15 +243,187 @@ static void kinds_and_lanes(void **state)
 	assert_true(rg_wire_identity_valid(long_id));
 }
 
+static int uplink(const char *doc, struct rg_wire_uplink *u, char *err)
+{
+	return rg_wire_uplink_parse(doc, strlen(doc), u, err, RG_WIRE_ERR_MAX);
+}
+
+static void bundles_carry_one_devices_batches_in_order(void **state)
+{
+	struct rg_wire_uplink u;
+	struct rg_wire_batch one;
+	char err[RG_WIRE_ERR_MAX], *docs[3], *bundle, buf[16384];
+	const char *cdocs[3];
+	size_t lens[3], len;
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		docs[i] = build((size_t)i + 2, &lens[i]);
+		cdocs[i] = docs[i];
+	}
+	/* A byte order mark is allowed at a document's start: the builder drops
+	 * it, since inside the array it would be a syntax error. */
+	char *bom = malloc(lens[1] + 4);
+	memcpy(bom, "\xEF\xBB\xBF", 3);
+	memcpy(bom + 3, docs[1], lens[1] + 1);
+	assert_int_equal(rg_wire_batch_parse(bom, lens[1] + 3, &one, err, sizeof err), 0);
+	rg_wire_batch_free(&one);
+	cdocs[1] = bom;
+	lens[1] += 3;
+	assert_int_equal(rg_wire_bundle_build(cdocs, lens, 3, &bundle, &len), 0);
+	assert_int_equal(strlen(bundle), len);
+	assert_int_equal(rg_wire_uplink_parse(bundle, len, &u, err, sizeof err), 0);
+	assert_true(u.bundle);
+	assert_int_equal(u.n, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(
+		    rg_wire_batch_parse(docs[i], strlen(docs[i]), &one, err, sizeof err), 0);
+		assert_int_equal(rg_uuid_cmp(&u.batches[i].batch_id, &one.batch_id), 0);
+		assert_int_equal(u.batches[i].n_items, i + 2);
+		assert_int_equal(rg_uuid_cmp(&u.batches[i].items[i + 1].id, &one.items[i + 1].id),
+				 0);
+		rg_wire_batch_free(&one);
+	}
+	/* Each batch owns its tree: bodies outlive the others' release. */
+	rg_wire_batch_free(&u.batches[0]);
+	assert_non_null(cJSON_GetObjectItem(u.batches[2].items[0].body, "text"));
+	rg_wire_uplink_free(&u);
+	free(bundle);
+
+	/* A lone batch reads the same through rg_wire_uplink_parse. */
+	assert_int_equal(uplink(docs[0], &u, err), 0);
+	assert_false(u.bundle);
+	assert_int_equal(u.n, 1);
+	assert_int_equal(u.batches[0].n_items, 2);
+	rg_wire_uplink_free(&u);
+
+	/* Refused, whole: another device's batch, a bad batch, junk around. */
+	char *other = strdup(docs[2]);
+	memcpy(strstr(other, "dev-0042-k1"), "dev-0042-k2", 11);
+	snprintf(buf, sizeof buf, "{\"v\":1,\"type\":\"bundle\",\"batches\":[%s,%s]}", docs[0],
+		 other);
+	assert_int_equal(uplink(buf, &u, err), RG_ERR_PARSE);
+	assert_non_null(strstr(err, "batch 1: a bundle carries one device's batches"));
+	assert_int_equal(u.n, 0);
+	assert_null(u.batches);
+	snprintf(buf, sizeof buf, "{\"v\":1,\"type\":\"bundle\",\"batches\":[%s,%s]}", docs[0],
+		 "{\"v\":1,\"type\":\"ack\"}");
+	assert_true(uplink(buf, &u, err) < 0);
+	assert_non_null(strstr(err, "batch 1: "));
+	snprintf(buf, sizeof buf, "{\"v\":1,\"type\":\"bundle\",\"batches\":[%s,7]}", docs[0]);
+	assert_int_equal(uplink(buf, &u, err), RG_ERR_TYPE);
+	assert_int_equal(uplink("{\"v\":1,\"type\":\"bundle\",\"batches\":[]}", &u, err),
+			 RG_ERR_RANGE);
+	assert_int_equal(uplink("{\"v\":2,\"type\":\"bundle\",\"batches\":[]}", &u, err),
+			 RG_ERR_UNSUPPORTED);
+	snprintf(buf, sizeof buf, "{\"v\":1,\"type\":\"bundle\",\"batches\":[%s],\"x\":1}",
+		 docs[0]);
+	assert_true(uplink(buf, &u, err) < 0);
+	assert_int_equal(uplink("{\"v\":1,\"type\":\"lookup\"}", &u, err), RG_ERR_PARSE);
+	assert_true(uplink("[1,2]", &u, err) < 0);
+	free(other);
+	free(bom);
+	for (int i = 0; i < 3; i++)
+		free(docs[i]);
+}
+
+static void bundle_bounds_hold(void **state)
+{
+	struct rg_wire_uplink u;
+	char err[RG_WIRE_ERR_MAX], *doc, *bundle, *big;
+	const char *docs[RG_WIRE_BUNDLE_MAX_BATCHES + 1];
+	size_t lens[RG_WIRE_BUNDLE_MAX_BATCHES + 1], len;
+	(void)state;
+	/* 16 batches build and parse, 17 do not build. */
+	doc = build(130, &len);
+	for (int i = 0; i <= RG_WIRE_BUNDLE_MAX_BATCHES; i++) {
+		docs[i] = doc;
+		lens[i] = len;
+	}
+	assert_int_equal(
+	    rg_wire_bundle_build(docs, lens, RG_WIRE_BUNDLE_MAX_BATCHES + 1, &bundle, &len),
+	    RG_ERR_RANGE);
+	assert_int_equal(rg_wire_bundle_build(docs, lens, 0, &bundle, &len), RG_ERR_RANGE);
+	/* 16 x 130 items is over the 2000 items of a bundle. */
+	assert_int_equal(
+	    rg_wire_bundle_build(docs, lens, RG_WIRE_BUNDLE_MAX_BATCHES, &bundle, &len), 0);
+	assert_int_equal(rg_wire_uplink_parse(bundle, len, &u, err, sizeof err), RG_ERR_TOOBIG);
+	assert_non_null(strstr(err, "more than 2000 items"));
+	free(bundle);
+	assert_int_equal(rg_wire_bundle_build(docs, lens, 15, &bundle, &len), 0);
+	assert_int_equal(rg_wire_uplink_parse(bundle, len, &u, err, sizeof err), 0);
+	assert_int_equal(u.n, 15);
+	rg_wire_uplink_free(&u);
+	free(bundle);
+
+	/* Bytes: the builder and the parser hold RG_WIRE_BUNDLE_MAX_BYTES. */
+	size_t half = RG_WIRE_BUNDLE_MAX_BYTES / 2;
+	big = malloc(half + 1);
+	memset(big, ' ', half);
+	big[half] = '\0';
+	memcpy(big, doc, strlen(doc));
+	docs[0] = docs[1] = big;
+	lens[0] = lens[1] = half;
+	assert_int_equal(rg_wire_bundle_build(docs, lens, 2, &bundle, &len), RG_ERR_TOOBIG);
+	free(big);
+	big = malloc(RG_WIRE_BUNDLE_MAX_BYTES + 2);
+	memset(big, ' ', RG_WIRE_BUNDLE_MAX_BYTES + 1);
+	big[RG_WIRE_BUNDLE_MAX_BYTES + 1] = '\0';
+	static const char empty[] = "{\"v\":1,\"type\":\"bundle\",\"batches\":[]}";
+	memcpy(big, empty, sizeof empty - 1);
+	assert_int_equal(uplink(big, &u, err), RG_ERR_TOOBIG);
+	/* A lone batch keeps its own 256 KiB and depth limits. */
+	memcpy(big, doc, strlen(doc));
+	big[RG_WIRE_MAX_BYTES + 1] = '\0';
+	assert_int_equal(uplink(big, &u, err), RG_ERR_TOOBIG);
+	free(big);
+	free(doc);
+
+	/* Depth: a batch body nested to the limit travels in a bundle too, one
+	 * level deeper is refused alone and in a bundle. */
+	char deep[4096], bundled[8192];
+	for (int extra = 0; extra < 2; extra++) {
+		/* root{} items[] item{} body{} = 4 levels, then the nest. */
+		int nest = RG_JSON_MAX_DEPTH - 4 + extra, at = 0;
+		char body[512];
+		for (int i = 0; i < nest; i++)
+			at += snprintf(body + at, sizeof body - (size_t)at, "{\"a\":");
+		at += snprintf(body + at, sizeof body - (size_t)at, "1");
+		for (int i = 0; i < nest; i++)
+			body[at++] = '}';
+		body[at] = '\0';
+		snprintf(
+		    deep, sizeof deep,
+		    "{\"v\":1,\"type\":\"batch\",\"device\":\"dev-1\",\"store\":\"0042\","
+		    "\"batch\":\"019ab0d2-6a3b-7c01-9e2f-5a1b2c3d4e5f\",\"items\":[{\"id\":"
+		    "\"019ab0d2-6a3b-7c02-8a11-0b0c0d0e0f10\",\"hlc\":\"1.0\",\"kind\":\"note\","
+		    "\"profile\":\"p-1\",\"body\":{\"x\":%s}}]}",
+		    body);
+		struct rg_wire_batch b;
+		int want = extra ? RG_ERR_PARSE : 0;
+		int rc = rg_wire_batch_parse(deep, strlen(deep), &b, err, sizeof err);
+		assert_int_equal(rc, want);
+		if (!rc)
+			rg_wire_batch_free(&b);
+		assert_int_equal(uplink(deep, &u, err), want);
+		rg_wire_uplink_free(&u);
+		snprintf(bundled, sizeof bundled,
+			 "{\"v\":1,\"type\":\"bundle\",\"batches\":[%s,%s]}", deep, deep);
+		assert_int_equal(uplink(bundled, &u, err), want);
+		rg_wire_uplink_free(&u);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(writer_output_parses_back, setup),
-		cmocka_unit_test_setup(malformed_batches_are_refused_by_name, setup),
-		cmocka_unit_test_setup(duplicate_ids_and_reordered_stamps_are_refused, setup),
-		cmocka_unit_test_setup(size_caps_hold, setup),
-		cmocka_unit_test_setup(acks_roundtrip_and_refuse_junk, setup),
-		cmocka_unit_test(kinds_and_lanes),
+	    cmocka_unit_test_setup(writer_output_parses_back, setup),
+	    cmocka_unit_test_setup(malformed_batches_are_refused_by_name, setup),
+	    cmocka_unit_test_setup(duplicate_ids_and_reordered_stamps_are_refused, setup),
+	    cmocka_unit_test_setup(size_caps_hold, setup),
+	    cmocka_unit_test_setup(acks_roundtrip_and_refuse_junk, setup),
+	    cmocka_unit_test(kinds_and_lanes),
+	    cmocka_unit_test_setup(bundles_carry_one_devices_batches_in_order, setup),
+	    cmocka_unit_test_setup(bundle_bounds_hold, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -112,7 +112,8 @@ static int parse_root(const cJSON *root, struct gwcfg *c, char *err, size_t errc
 	    NULL};
 	static const char *const tls_keys[] = {"ca_file", "cert_file", "key_file", NULL};
 	static const char *const spool_keys[] = {"path", "budget_bytes", NULL};
-	static const char *const fwd_keys[] = {"window", "resend_ms", "reconnect_max_ms", NULL};
+	static const char *const fwd_keys[] = {"window", "resend_ms", "reconnect_max_ms", "bundle",
+					       NULL};
 	static const char *const config_keys[] = {"trust_anchor", "state", NULL};
 	static const char *const replica_keys[] = {"path", "pull_ms", "retention_days", NULL};
 	char m[RG_JSON_ERR_MAX];
@@ -185,6 +186,11 @@ static int parse_root(const cJSON *root, struct gwcfg *c, char *err, size_t errc
 				    &v, m, sizeof m) < 0)
 			return nested("forward", m, err, errcap);
 		c->reconnect_max_ms = (int)v;
+		v = c->forward_bundle;
+		if (rg_json_opt_int(o, "bundle", 1, RG_WIRE_BUNDLE_MAX_BATCHES, &v, m, sizeof m) <
+		    0)
+			return nested("forward", m, err, errcap);
+		c->forward_bundle = (int)v;
 	}
 
 	o = NULL;
@@ -275,6 +281,7 @@ int gwcfg_parse(const char *json, size_t len, struct gwcfg *out, char *err, size
 	out->store_broker.port = out->central_broker.port = 8883;
 	out->budget_bytes = INT64_C(1) << 30;
 	out->forward_window = 64;
+	out->forward_bundle = 8;
 	out->resend_ms = 30000;
 	out->reconnect_max_ms = 10000;
 	out->stats_interval_s = 60;
@@ -428,6 +435,9 @@ int gwcfg_overlay(struct gwcfg *c, const cJSON *merged, char *err, size_t errcap
 	    (rc = overlay_int(fwd, "reconnect_max_ms", "gateway.forward.reconnect_max_ms",
 			      GWCFG_RECONNECT_MIN, GWCFG_RECONNECT_MAX, &t.reconnect_max_ms,
 			      &applied, err, errcap)) < 0 ||
+	    (rc =
+		 overlay_int(fwd, "bundle", "gateway.forward.bundle", 1, RG_WIRE_BUNDLE_MAX_BATCHES,
+			     &t.forward_bundle, &applied, err, errcap)) < 0 ||
 	    (rc = overlay_int(gw, "stats_interval_s", "gateway.stats_interval_s", 1,
 			      GWCFG_STATS_MAX, &t.stats_interval_s, &applied, err, errcap)) < 0)
 		return rc;

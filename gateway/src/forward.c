@@ -18,7 +18,8 @@ struct queue {
 	char device[RG_WIRE_ID_MAX + 1];
 	enum rg_lane lane;
 	bool maybe_data;      /* the spool may hold batches for it */
-	int64_t inflight;     /* seq in flight, 0 when none */
+	int64_t inflight;     /* seq in flight (a bundle's first), 0 when none */
+	int64_t inflight_last; /* the last seq of what is in flight (a bundle's last) */
 	int64_t sent_ms;      /* monotonic ms of the last send */
 	int64_t was_inflight; /* in flight when the link dropped: its next send is a resend */
 };
@@ -27,13 +28,14 @@ struct gw_fwd {
 	struct gw_spool *spool;
 	const struct rg_clock *clock;
 	int window, resend_ms;
+	int bundle; /* batches per message at most; 1: no bundles */
 	const struct gw_fwd_ops *ops;
 	void *ctx;
 	bool up;
 	struct queue *q;
 	size_t n, cap;
 	int inflight;
-	int64_t forwarded, reforwarded;
+	int64_t forwarded, reforwarded, bundles;
 };
 
 static int64_t now_ms(const struct gw_fwd *f)
@@ -88,6 +90,7 @@ int gw_fwd_new(struct gw_spool *spool, const struct rg_clock *clock, int window,
 	f->clock = clock;
 	f->window = window;
 	f->resend_ms = resend_ms;
+	f->bundle = 1;
 	f->ops = ops;
 	f->ctx = ctx;
 	if ((rc = gw_spool_queues(spool, load_one, f)) < 0 || (size_t)rc != f->n) {
@@ -112,6 +115,12 @@ void gw_fwd_set_limits(struct gw_fwd *f, int window, int resend_ms)
 		f->window = window;
 	if (resend_ms >= 1)
 		f->resend_ms = resend_ms;
+}
+
+void gw_fwd_set_bundle(struct gw_fwd *f, int batches)
+{
+	if (batches >= 1 && batches <= RG_WIRE_BUNDLE_MAX_BATCHES)
+		f->bundle = batches;
 }
 
 static void forget_inflight(struct gw_fwd *f)
@@ -154,7 +163,9 @@ int gw_fwd_acked(struct gw_fwd *f, const char *device)
 		int rc;
 		if (!q->inflight || strcmp(q->device, device))
 			continue;
-		if ((rc = gw_spool_exists(f->spool, q->inflight)) < 0)
+		/* A bundle's acks come batch by batch, in order: its slot
+		 * is free once its last batch has left the spool. */
+		if ((rc = gw_spool_exists(f->spool, q->inflight_last)) < 0)
 			return rc;
 		if (rc == 0) {
 			q->inflight = 0;
@@ -166,7 +177,10 @@ int gw_fwd_acked(struct gw_fwd *f, const char *device)
 }
 
 /* Resend the in-flight batch of q, or free its slot if it is gone (an ack
- * or telemetry shedding removed it). 1 if published. */
+ * or telemetry shedding removed it). 1 if published. A bundle that timed
+ * out is resent as its first batch alone: whatever held it up (a central
+ * that cannot read bundles, one batch it refuses), single batches still
+ * get through, and the next free slot bundles again from the new head. */
 static int resend(struct gw_fwd *f, struct queue *q, int64_t now)
 {
 	struct gw_spool_entry e;
@@ -184,6 +198,7 @@ static int resend(struct gw_fwd *f, struct queue *q, int64_t now)
 	rc = f->ops->publish(f->ctx, &e);
 	if (rc == 0) {
 		q->sent_ms = now;
+		q->inflight_last = q->inflight;
 		f->reforwarded++;
 		rg_debug(FWD_COMP, "reforwarded", "device=%s lane=%s seq=%lld", q->device,
 			 rg_lane_name(q->lane), (long long)e.seq);
@@ -219,6 +234,28 @@ static int pick(struct gw_fwd *f, struct queue **best)
 	return 0;
 }
 
+/* Publish es[0..n) as one message: the batch itself, or a bundle. */
+static int publish_run(struct gw_fwd *f, const struct gw_spool_entry *es, size_t n)
+{
+	const char *docs[RG_WIRE_BUNDLE_MAX_BATCHES];
+	size_t lens[RG_WIRE_BUNDLE_MAX_BATCHES];
+	struct gw_spool_entry b;
+	int rc;
+
+	if (n == 1)
+		return f->ops->publish(f->ctx, &es[0]);
+	for (size_t i = 0; i < n; i++) {
+		docs[i] = es[i].payload;
+		lens[i] = es[i].len;
+	}
+	b = es[0];
+	if ((rc = rg_wire_bundle_build(docs, lens, n, &b.payload, &b.len)) < 0)
+		return rc;
+	rc = f->ops->publish(f->ctx, &b);
+	free(b.payload);
+	return rc;
+}
+
 int gw_fwd_pump(struct gw_fwd *f)
 {
 	int64_t now = now_ms(f);
@@ -235,33 +272,42 @@ int gw_fwd_pump(struct gw_fwd *f)
 		sent += rc;
 	}
 	while (f->inflight < f->window) {
-		struct gw_spool_entry e;
+		struct gw_spool_entry es[RG_WIRE_BUNDLE_MAX_BATCHES];
+		size_t n = 0;
 		struct queue *q;
 		if ((rc = pick(f, &q)) < 0)
 			return rc;
 		if (!q)
 			break;
-		if ((rc = gw_spool_head(f->spool, q->device, q->lane, &e)) < 0)
+		/* Room for the envelope: rg_wire_bundle_build never runs over. */
+		if ((rc = gw_spool_run(f->spool, q->device, q->lane, (size_t)f->bundle,
+				       RG_WIRE_BUNDLE_MAX_BYTES - 64, RG_WIRE_BUNDLE_MAX_ITEMS, es,
+				       &n)) < 0)
 			return rc;
 		if (rc == 0) {
 			q->maybe_data = false;
 			continue;
 		}
-		rc = f->ops->publish(f->ctx, &e);
+		rc = publish_run(f, es, n);
 		if (rc == 0) {
-			q->inflight = e.seq;
+			bool again = q->was_inflight == es[0].seq;
+			q->inflight = es[0].seq;
+			q->inflight_last = es[n - 1].seq;
 			q->sent_ms = now;
 			f->inflight++;
-			if (q->was_inflight == e.seq)
-				f->reforwarded++;
+			if (again)
+				f->reforwarded += (int64_t)n;
 			else
-				f->forwarded++;
+				f->forwarded += (int64_t)n;
+			if (n > 1)
+				f->bundles++;
 			q->was_inflight = 0;
-			sent++;
-			rg_debug(FWD_COMP, "forwarded", "device=%s lane=%s seq=%lld", q->device,
-				 rg_lane_name(q->lane), (long long)e.seq);
+			sent += (int)n;
+			rg_debug(FWD_COMP, "forwarded", "device=%s lane=%s seq=%lld batches=%zu",
+				 q->device, rg_lane_name(q->lane), (long long)es[0].seq, n);
 		}
-		gw_spool_entry_free(&e);
+		for (size_t i = 0; i < n; i++)
+			gw_spool_entry_free(&es[i]);
 		if (rc == RG_ERR_CLOSED)
 			break;
 		if (rc < 0)
@@ -292,6 +338,7 @@ void gw_fwd_stats_get(const struct gw_fwd *f, struct gw_fwd_stats *out)
 {
 	out->forwarded = f->forwarded;
 	out->reforwarded = f->reforwarded;
+	out->bundles = f->bundles;
 	out->inflight = f->inflight;
 	out->queues = (int)f->n;
 }

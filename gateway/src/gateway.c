@@ -416,7 +416,8 @@ static void log_stats(struct gw_daemon *d, const char *event)
 	    "refused_too_big=%lld refused_device_mismatch=%lld refused_store_mismatch=%lld "
 	    "refused_not_device=%lld refused_unknown_device=%lld refused_lane_mismatch=%lld "
 	    "refused_spool_full=%lld refused_unnamed=%lld receipts_unsent=%lld "
-	    "shed_batches=%lld shed_items=%lld forwarded=%lld reforwarded=%lld inflight=%d "
+	    "shed_batches=%lld shed_items=%lld forwarded=%lld reforwarded=%lld bundles=%lld "
+	    "inflight=%d "
 	    "central_refused=%lld acks=%lld ack_items=%lld batches_done=%lld "
 	    "acks_malformed=%lld acks_unknown_device=%lld acks_unrelayed=%lld lookups=%lld "
 	    "lookup_answers=%lld lookups_dropped=%lld db_errors=%lld backlog_priority=%lld "
@@ -443,29 +444,29 @@ static void log_stats(struct gw_daemon *d, const char *event)
 	    (long long)n->refused[GW_REFUSE_LANE_MISMATCH],
 	    (long long)n->refused[GW_REFUSE_SPOOL_FULL], (long long)n->unnamed,
 	    (long long)n->receipts_unsent, (long long)n->shed_batches, (long long)n->shed_items,
-	    (long long)fs.forwarded, (long long)fs.reforwarded, fs.inflight, (long long)cs.refused,
-	    (long long)n->acks_applied, (long long)n->ack_items, (long long)n->batches_done,
-	    (long long)n->acks_malformed, (long long)n->acks_unknown_device,
-	    (long long)n->acks_unrelayed, (long long)n->lookups, (long long)n->lookup_answers,
-	    (long long)n->lookups_dropped, (long long)n->db_errors, (long long)st.batches[0],
-	    (long long)st.batches[1], (long long)st.batches[2], (long long)st.items,
-	    (long long)st.bytes, (long long)st.budget, d->store_up ? "online" : "offline",
-	    d->central_up ? "online" : "offline", (long long)c.relayed, (long long)c.cleared,
-	    (long long)c.unchanged, (long long)c.other_store, (long long)c.bad_topic,
-	    (long long)c.too_large, (long long)c.uncached, (long long)c.deferred,
-	    (long long)c.republished, (long long)c.mirrored, (long long)c.mirror_unknown,
-	    (long long)c.mirror_too_large, (long long)c.offered, (long long)c.applied,
-	    (long long)c.refused, (long long)c.state_errors, (long long)n->pull_requests,
-	    (long long)n->pull_timeouts, (long long)n->responses_unexpected,
-	    (long long)n->pages_applied, (long long)n->pages_refused, (long long)n->chunks_applied,
-	    (long long)n->snapshots_done, (long long)n->changes_applied,
-	    (long long)n->changes_ignored, (long long)n->changes_tombstoned,
-	    (long long)n->profiles_swept, (long long)n->notices, (long long)n->central_notices,
-	    (long long)n->central_notices_refused, (long long)n->device_requests,
-	    (long long)n->device_requests_refused, (long long)n->lookups_from_replica,
-	    (long long)n->lookups_stored, (long long)n->lookups_tombstoned,
-	    (long long)n->replica_errors, (long long)rs.central_cursor, (long long)rs.gseq,
-	    (long long)rs.profiles);
+	    (long long)fs.forwarded, (long long)fs.reforwarded, (long long)fs.bundles, fs.inflight,
+	    (long long)cs.refused, (long long)n->acks_applied, (long long)n->ack_items,
+	    (long long)n->batches_done, (long long)n->acks_malformed,
+	    (long long)n->acks_unknown_device, (long long)n->acks_unrelayed, (long long)n->lookups,
+	    (long long)n->lookup_answers, (long long)n->lookups_dropped, (long long)n->db_errors,
+	    (long long)st.batches[0], (long long)st.batches[1], (long long)st.batches[2],
+	    (long long)st.items, (long long)st.bytes, (long long)st.budget,
+	    d->store_up ? "online" : "offline", d->central_up ? "online" : "offline",
+	    (long long)c.relayed, (long long)c.cleared, (long long)c.unchanged,
+	    (long long)c.other_store, (long long)c.bad_topic, (long long)c.too_large,
+	    (long long)c.uncached, (long long)c.deferred, (long long)c.republished,
+	    (long long)c.mirrored, (long long)c.mirror_unknown, (long long)c.mirror_too_large,
+	    (long long)c.offered, (long long)c.applied, (long long)c.refused,
+	    (long long)c.state_errors, (long long)n->pull_requests, (long long)n->pull_timeouts,
+	    (long long)n->responses_unexpected, (long long)n->pages_applied,
+	    (long long)n->pages_refused, (long long)n->chunks_applied, (long long)n->snapshots_done,
+	    (long long)n->changes_applied, (long long)n->changes_ignored,
+	    (long long)n->changes_tombstoned, (long long)n->profiles_swept, (long long)n->notices,
+	    (long long)n->central_notices, (long long)n->central_notices_refused,
+	    (long long)n->device_requests, (long long)n->device_requests_refused,
+	    (long long)n->lookups_from_replica, (long long)n->lookups_stored,
+	    (long long)n->lookups_tombstoned, (long long)n->replica_errors,
+	    (long long)rs.central_cursor, (long long)rs.gseq, (long long)rs.profiles);
 	d->last_stats_ms = now_ms(d);
 }
 
@@ -1164,15 +1165,17 @@ static void apply_config(struct gw_daemon *d, const char *event)
 		rg_log_set_level((enum rg_log_level)d->cfg.log_level);
 	gw_spool_set_budget(d->spool, d->cfg.budget_bytes);
 	gw_fwd_set_limits(d->fwd, d->cfg.forward_window, d->cfg.resend_ms);
+	gw_fwd_set_bundle(d->fwd, d->cfg.forward_bundle);
 	if (d->store)
 		rg_mqtt_set_backoff_max(d->store, d->cfg.reconnect_max_ms);
 	if (d->central)
 		rg_mqtt_set_backoff_max(d->central, d->cfg.reconnect_max_ms);
 	rg_info(COMP, event,
-		"budget_bytes=%lld window=%d resend_ms=%d reconnect_max_ms=%d known_devices=%zu "
-		"stats_interval_s=%d log_level=%s",
-		(long long)d->cfg.budget_bytes, d->cfg.forward_window, d->cfg.resend_ms,
-		d->cfg.reconnect_max_ms, d->cfg.n_devices, d->cfg.stats_interval_s, level_name(d->cfg.log_level));
+		"budget_bytes=%lld window=%d bundle=%d resend_ms=%d reconnect_max_ms=%d "
+		"known_devices=%zu stats_interval_s=%d log_level=%s",
+		(long long)d->cfg.budget_bytes, d->cfg.forward_window, d->cfg.forward_bundle,
+		d->cfg.resend_ms, d->cfg.reconnect_max_ms, d->cfg.n_devices,
+		d->cfg.stats_interval_s, level_name(d->cfg.log_level));
 }
 
 static void reload(struct gw_daemon *d)
@@ -1283,11 +1286,11 @@ int gw_daemon_run(struct gw_daemon *d)
 		return rc;
 	}
 	rg_info(COMP, "started",
-		"store=%s identity=%s spool=%s budget_bytes=%lld window=%d "
+		"store=%s identity=%s spool=%s budget_bytes=%lld window=%d bundle=%d "
 		"resend_ms=%d replica=%s pull_ms=%d retention_days=%d",
 		d->cfg.store_id, d->cfg.identity, d->cfg.spool_path, (long long)d->cfg.budget_bytes,
-		d->cfg.forward_window, d->cfg.resend_ms, d->cfg.replica_path, d->cfg.pull_ms,
-		d->cfg.retention_days);
+		d->cfg.forward_window, d->cfg.forward_bundle, d->cfg.resend_ms, d->cfg.replica_path,
+		d->cfg.pull_ms, d->cfg.retention_days);
 	d->last_stats_ms = d->last_status_ms = d->last_tick_ms = now_ms(d);
 	d->last_prune_ms = d->last_stats_ms - PRUNE_EVERY_MS; /* prune once at start */
 	while (!rg_wake_stopping()) {
@@ -1476,6 +1479,7 @@ int gw_daemon_new(struct gwcfg *cfg, const char *config_path, struct gw_daemon *
 		rg_error(COMP, "start_failed", "what=forward error=%s", rg_errname(rc));
 		goto fail;
 	}
+	gw_fwd_set_bundle(d->fwd, d->cfg.forward_bundle);
 	if ((rc = client(d, "gw-store", &d->cfg.store_broker, d->store_status, &store_h,
 			 &d->store)) < 0 ||
 	    (rc = client(d, "gw-central", &d->cfg.central_broker, d->central_status, &central_h,

@@ -377,6 +377,47 @@ int gw_spool_head(struct gw_spool *s, const char *device, enum rg_lane lane,
 	return rc == SQLITE_DONE ? 0 : db_fail(s, "head", RG_ERR_DB);
 }
 
+int gw_spool_run(struct gw_spool *s, const char *device, enum rg_lane lane, size_t max,
+		 size_t max_bytes, int max_items, struct gw_spool_entry *es, size_t *n)
+{
+	char sql[160];
+	sqlite3_stmt *st;
+	size_t bytes = 0;
+	int rc, items = 0;
+
+	*n = 0;
+	if (max == 0)
+		return RG_ERR_INVAL;
+	snprintf(sql, sizeof sql, "%sWHERE device = ?1 AND lane = ?2 ORDER BY seq LIMIT ?3",
+		 entry_cols);
+	if ((rc = prep(s, sql, &st)) < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, (int)lane);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct gw_spool_entry *e = &es[*n];
+		memset(e, 0, sizeof *e);
+		if ((rc = entry_read(s, st, e)) < 0)
+			break;
+		if (*n && (bytes + e->len + 1 > max_bytes || items + e->items > max_items)) {
+			gw_spool_entry_free(e);
+			rc = SQLITE_DONE;
+			break;
+		}
+		bytes += e->len + 1;
+		items += e->items;
+		(*n)++;
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return *n > 0;
+	for (size_t i = 0; i < *n; i++)
+		gw_spool_entry_free(&es[i]);
+	*n = 0;
+	return rc < 0 ? rc : db_fail(s, "run", RG_ERR_DB);
+}
+
 int gw_spool_head_seq(struct gw_spool *s, const char *device, enum rg_lane lane, int64_t *seq)
 {
 	sqlite3_stmt *st;

@@ -56,6 +56,7 @@ struct fx {
 	struct sent sent[MAX_BATCHES];
 	size_t n_sent;
 	int cloud_order_errors;
+	int cloud_bundles; /* messages that carried several batches */
 	int64_t budget;
 	bool shedding;
 };
@@ -302,42 +303,49 @@ static void device_take(struct fx *f, struct tb_client *c)
 
 /* ---- playing the cloud worker ---- */
 
-/* Take forwarded batches; check per-device-lane order; ack them if asked. */
+/* Take forwarded batches and bundles; check per-device-lane order; ack
+ * each batch if asked, as central does. */
 static void cloud_take(struct fx *f, bool ack)
 {
 	struct tb_msg m;
 	while (tb_client_next(f->cloud, &m, 0) == 0) {
-		struct rg_wire_batch b;
+		struct rg_wire_uplink u;
 		char err[256], *doc;
 		size_t len;
-		int rc = rg_wire_batch_parse(m.payload, strlen(m.payload), &b, err, sizeof err);
+		assert_non_null(m.full);
+		int rc = rg_wire_uplink_parse(m.full, m.len, &u, err, sizeof err);
 		if (rc)
-			fail_msg("cloud got an unparsable batch on %s: %s", m.topic, err);
-		assert_string_equal(b.store, STORE);
+			fail_msg("cloud got an unparsable message on %s: %s", m.topic, err);
 		assert_non_null(strstr(m.topic, "rg/v1/g/" GW "/up/"));
-		struct sent *s = find_batch(f, &b.batch_id);
-		assert_non_null(s);
-		assert_non_null(strstr(m.topic, rg_lane_name(s->lane)));
-		if (s->at_cloud == 0) {
-			/* First copy: every earlier batch of its queue that was
-			 * accepted must have arrived already. */
-			for (struct sent *e = f->sent; e < s; e++)
-				if (!strcmp(e->device, s->device) && e->lane == s->lane &&
-				    e->receipt == 1 && !e->at_cloud)
-					f->cloud_order_errors++;
+		if (u.bundle)
+			f->cloud_bundles++;
+		for (size_t k = 0; k < u.n; k++) {
+			const struct rg_wire_batch *b = &u.batches[k];
+			assert_string_equal(b->store, STORE);
+			struct sent *s = find_batch(f, &b->batch_id);
+			assert_non_null(s);
+			assert_non_null(strstr(m.topic, rg_lane_name(s->lane)));
+			if (s->at_cloud == 0) {
+				/* First copy: every earlier batch of its queue that
+				 * was accepted must have arrived already. */
+				for (struct sent *e = f->sent; e < s; e++)
+					if (!strcmp(e->device, s->device) && e->lane == s->lane &&
+					    e->receipt == 1 && !e->at_cloud)
+						f->cloud_order_errors++;
+			}
+			s->at_cloud++;
+			if (ack) {
+				struct rg_uuid ids[RG_WIRE_MAX_ITEMS];
+				for (size_t i = 0; i < b->n_items; i++)
+					ids[i] = b->items[i].id;
+				assert_int_equal(rg_wire_ack_encode(b->device, &b->batch_id, ids,
+								    b->n_items, &doc, &len),
+						 0);
+				assert_int_equal(tb_pub(f->cloud, CENTRAL_ACK, doc), RC_OK);
+				free(doc);
+			}
 		}
-		s->at_cloud++;
-		if (ack) {
-			struct rg_uuid ids[RG_WIRE_MAX_ITEMS];
-			for (size_t i = 0; i < b.n_items; i++)
-				ids[i] = b.items[i].id;
-			assert_int_equal(
-			    rg_wire_ack_encode(b.device, &b.batch_id, ids, b.n_items, &doc, &len),
-			    0);
-			assert_int_equal(tb_pub(f->cloud, CENTRAL_ACK, doc), RC_OK);
-			free(doc);
-		}
-		rg_wire_batch_free(&b);
+		rg_wire_uplink_free(&u);
 	}
 }
 
@@ -451,10 +459,14 @@ static void with_central_down_batches_spool_with_receipts_and_drain_when_it_retu
 	cloud_connect(f);
 	int64_t t0 = tb_now_ms();
 	drain_all(f, 0);
-	print_message("drained 40 spooled batches in %lld ms after central returned\n",
-		      (long long)(tb_now_ms() - t0));
+	print_message("drained 40 spooled batches in %lld ms after central returned, "
+		      "%d bundles\n",
+		      (long long)(tb_now_ms() - t0), f->cloud_bundles);
 	assert_int_equal(f->cloud_order_errors, 0);
+	/* A backlog goes in bundles (forward.bundle defaults to 8), in order. */
+	assert_true(f->cloud_bundles > 0);
 	stop_and_check_spool_empty(f);
+	assert_true(log_counter(f, "stats_final", "bundles") > 0);
 }
 
 static void a_sigkilled_gateway_restarts_and_loses_nothing(void **state)

@@ -531,12 +531,14 @@ static void the_overlay_sets_gateway_keys_only_within_range(void **state)
 	c.forward_window = 64;
 	c.resend_ms = 30000;
 	c.reconnect_max_ms = 10000;
+	c.forward_bundle = 8;
 	c.stats_interval_s = 60;
 	c.log_level = 1;
 	m = cJSON_Parse("{\"gateway\":{\"log\":{\"level\":\"debug\"},\"forward\":{\"window\":"
-			"1024,\"resend_ms\":1000,\"reconnect_max_ms\":250},\"stats_interval_s\":5},"
-			"\"screen\":{\"idle_after_ms\":1000}}");
-	assert_int_equal(gwcfg_overlay(&c, m, err, sizeof err), 5);
+			"1024,\"resend_ms\":1000,\"reconnect_max_ms\":250,\"bundle\":1},"
+			"\"stats_interval_s\":5},\"screen\":{\"idle_after_ms\":1000}}");
+	assert_int_equal(gwcfg_overlay(&c, m, err, sizeof err), 6);
+	assert_int_equal(c.forward_bundle, 1);
 	assert_int_equal(c.log_level, 0);
 	assert_int_equal(c.forward_window, 1024);
 	assert_int_equal(c.resend_ms, 1000);
@@ -548,6 +550,11 @@ static void the_overlay_sets_gateway_keys_only_within_range(void **state)
 	assert_int_equal(gwcfg_overlay(&c, m, err, sizeof err), RG_ERR_CONFIG);
 	assert_non_null(strstr(err, "gateway.forward.window"));
 	assert_int_equal(c.resend_ms, 1000); /* unchanged */
+	cJSON_Delete(m);
+	m = cJSON_Parse("{\"gateway\":{\"forward\":{\"bundle\":17}}}");
+	assert_int_equal(gwcfg_overlay(&c, m, err, sizeof err), RG_ERR_CONFIG);
+	assert_non_null(strstr(err, "gateway.forward.bundle"));
+	assert_int_equal(c.forward_bundle, 1); /* unchanged */
 	cJSON_Delete(m);
 	m = cJSON_Parse("{\"gateway\":{\"log\":{\"level\":\"off\"}}}");
 	assert_int_equal(gwcfg_overlay(&c, m, err, sizeof err), RG_ERR_CONFIG);

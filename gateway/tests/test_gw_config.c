@@ -42,6 +42,7 @@ static void a_minimal_config_gets_the_documented_defaults(void **state)
 	assert_string_equal(c.spool_path, "spool.db");
 	assert_int_equal(c.budget_bytes, INT64_C(1) << 30);
 	assert_int_equal(c.forward_window, 64);
+	assert_int_equal(c.forward_bundle, 8);
 	assert_int_equal(c.resend_ms, 30000);
 	assert_int_equal(c.reconnect_max_ms, 10000);
 	assert_int_equal(c.stats_interval_s, 60);
@@ -63,7 +64,8 @@ static void every_key_is_read(void **state)
 	(void)state;
 	assert_int_equal(
 	    parse(MIN_DOC ",\"identity\":\"gw-0042\","
-			  "\"forward\":{\"window\":8,\"resend_ms\":1500,\"reconnect_max_ms\":2000},"
+			  "\"forward\":{\"window\":8,\"resend_ms\":1500,\"reconnect_max_ms\":2000,"
+			  "\"bundle\":3},"
 			  "\"known_devices\":[\"dev-a\",\"dev-b\"],"
 			  "\"stats_interval_s\":5,\"log_level\":\"debug\","
 			  "\"replica\":{\"path\":\"r.db\",\"pull_ms\":250,\"retention_days\":7}}",
@@ -73,6 +75,7 @@ static void every_key_is_read(void **state)
 	assert_int_equal(c.pull_ms, 250);
 	assert_int_equal(c.retention_days, 7);
 	assert_int_equal(c.forward_window, 8);
+	assert_int_equal(c.forward_bundle, 3);
 	assert_int_equal(c.resend_ms, 1500);
 	assert_int_equal(c.reconnect_max_ms, 2000);
 	assert_int_equal(c.stats_interval_s, 5);
@@ -116,6 +119,8 @@ static void mistakes_are_errors_that_name_the_key(void **state)
 	    {MIN_DOC ",\"replica\":{\"path\":\"spool.db\"}}", "replica.path"},
 	    {MIN_DOC ",\"replica\":[]}", "replica"},
 	    {MIN_DOC ",\"forward\":{\"window\":1025}}", "forward.key \"window\""},
+	    {MIN_DOC ",\"forward\":{\"bundle\":0}}", "forward.key \"bundle\""},
+	    {MIN_DOC ",\"forward\":{\"bundle\":17}}", "forward.key \"bundle\""},
 	    {MIN_DOC ",\"stats_interval_s\":\"60\"}", "stats_interval_s"},
 	    {"{\"store_id\":\"00/42\"}", "store_id"},
 	    {"{\"store_id\":\"0042\"}", "store_broker"},

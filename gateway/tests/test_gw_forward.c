@@ -2,7 +2,8 @@
  * test_gw_forward.c - the forwarding scheduler over a real spool with a
  * recording publisher and a manual clock: lane priority, one batch per device
  * and lane in flight, the window bound, FIFO per queue across acks, resends
- * after the timeout and after a reconnect, and a restart resuming the queues.
+ * after the timeout and after a reconnect, a restart resuming the queues, and
+ * bundles of a queue's oldest batches (their bounds, their acks, their resend).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +25,9 @@ struct rec {
 	int64_t seq[SENT_MAX];
 	enum rg_lane lane[SENT_MAX];
 	char device[SENT_MAX][RG_WIRE_ID_MAX + 1];
+	size_t batches[SENT_MAX]; /* batches in the message (a bundle: several) */
+	struct rg_uuid first[SENT_MAX], last[SENT_MAX]; /* their first and last batch ids */
+	size_t bytes[SENT_MAX];
 	int n;
 	bool closed;
 };
@@ -35,6 +39,17 @@ static int rec_publish(void *ctx, const struct gw_spool_entry *e)
 		return RG_ERR_CLOSED;
 	assert_true(r->n < SENT_MAX);
 	assert_non_null(e->payload);
+	/* What central would read: one batch, or a bundle, all valid. */
+	struct rg_wire_uplink u;
+	char err[RG_WIRE_ERR_MAX];
+	if (rg_wire_uplink_parse(e->payload, e->len, &u, err, sizeof err) < 0)
+		fail_msg("published an unparsable message: %s", err);
+	r->batches[r->n] = u.n;
+	r->first[r->n] = u.batches[0].batch_id;
+	r->last[r->n] = u.batches[u.n - 1].batch_id;
+	r->bytes[r->n] = e->len;
+	assert_true(u.bundle == (u.n > 1));
+	rg_wire_uplink_free(&u);
 	r->seq[r->n] = e->seq;
 	r->lane[r->n] = e->lane;
 	snprintf(r->device[r->n], sizeof r->device[r->n], "%s", e->device);
@@ -63,14 +78,20 @@ static void world_close(struct world *w)
 	gw_spool_close(w->s);
 }
 
-static int64_t spool(struct world *w, struct gwfx_in *x, const char *dev, enum rg_kind kind)
+static int64_t spool_n(struct world *w, struct gwfx_in *x, const char *dev, enum rg_kind kind,
+		       size_t items, size_t pad)
 {
 	struct gw_put_result r;
-	assert_int_equal(gwfx_in_make(x, dev, kind, 2, 0), 0);
+	assert_int_equal(gwfx_in_make(x, dev, kind, items, pad), 0);
 	assert_int_equal(gw_spool_put1(w->s, &x->in, &r), 0);
 	assert_int_equal(r.status, GW_PUT_SPOOLED);
 	assert_int_equal(gw_fwd_spooled(w->f, dev, x->in.lane), 0);
 	return r.seq;
+}
+
+static int64_t spool(struct world *w, struct gwfx_in *x, const char *dev, enum rg_kind kind)
+{
+	return spool_n(w, x, dev, kind, 2, 0);
 }
 
 static void ack(struct world *w, struct gwfx_in *x)
@@ -239,6 +260,144 @@ static void a_shed_batch_in_flight_frees_its_slot_at_resend(void **state)
 	world_close(&w);
 }
 
+static void a_queues_oldest_batches_go_as_one_bundle_in_order(void **state)
+{
+	struct world w = {0};
+	struct gwfx_in a[5], p, o;
+	struct gw_fwd_stats fs;
+	int64_t sa[5];
+	(void)state;
+	world_open(&w, 10, 1000);
+	gw_fwd_set_bundle(w.f, 3);
+	for (int k = 0; k < 5; k++)
+		sa[k] = spool(&w, &a[k], "dev-a", RG_KIND_IDENTIFIED);
+	spool(&w, &p, "dev-a", RG_KIND_CONSENT_CHANGED);
+	spool(&w, &o, "dev-b", RG_KIND_NOTE);
+	gw_fwd_link(w.f, true);
+	/* Three messages: dev-a's priority batch alone, dev-a's three oldest
+	 * interactions as one bundle, dev-b's batch alone. */
+	assert_int_equal(gw_fwd_pump(w.f), 5);
+	assert_int_equal(w.rec.n, 3);
+	assert_int_equal(w.rec.batches[0], 1);
+	assert_int_equal(w.rec.lane[0], RG_LANE_PRIORITY);
+	assert_int_equal(w.rec.batches[1], 3);
+	assert_int_equal(w.rec.seq[1], sa[0]);
+	assert_int_equal(rg_uuid_cmp(&w.rec.first[1], &a[0].in.batch_id), 0);
+	assert_int_equal(rg_uuid_cmp(&w.rec.last[1], &a[2].in.batch_id), 0);
+	assert_int_equal(w.rec.batches[2], 1);
+	assert_string_equal(w.rec.device[2], "dev-b");
+	gw_fwd_stats_get(w.f, &fs);
+	assert_int_equal(fs.forwarded, 5);
+	assert_int_equal(fs.bundles, 1);
+	assert_int_equal(fs.inflight, 3);
+
+	/* Central acks the bundle batch by batch: the slot stays taken until
+	 * its last batch is acked, so nothing of it goes twice. */
+	ack(&w, &a[0]);
+	ack(&w, &a[1]);
+	assert_int_equal(gw_fwd_pump(w.f), 0);
+	ack(&w, &a[2]);
+	assert_int_equal(gw_fwd_pump(w.f), 2);
+	assert_int_equal(w.rec.batches[3], 2);
+	assert_int_equal(w.rec.seq[3], sa[3]);
+	assert_int_equal(rg_uuid_cmp(&w.rec.last[3], &a[4].in.batch_id), 0);
+
+	/* Bundles off: one batch per message again. */
+	ack(&w, &a[3]);
+	ack(&w, &a[4]);
+	for (int k = 0; k < 2; k++)
+		spool(&w, &a[k], "dev-a", RG_KIND_IDENTIFIED);
+	gw_fwd_set_bundle(w.f, 1);
+	assert_int_equal(gw_fwd_pump(w.f), 1);
+	assert_int_equal(w.rec.batches[4], 1);
+	for (int k = 0; k < 5; k++)
+		gwfx_in_free(&a[k]);
+	gwfx_in_free(&p);
+	gwfx_in_free(&o);
+	world_close(&w);
+}
+
+static void a_bundle_stays_within_the_brokers_packet_and_centrals_group(void **state)
+{
+	struct world w = {0};
+	struct gwfx_in big[6], many[6];
+	size_t total = 0, fit = 0, bytes = 0;
+	(void)state;
+	world_open(&w, 10, 1000);
+	gw_fwd_set_bundle(w.f, RG_WIRE_BUNDLE_MAX_BATCHES);
+	/* Batches of about 250 KiB: a bundle takes as many as fit its bound. */
+	for (int k = 0; k < 6; k++) {
+		spool_n(&w, &big[k], "dev-a", RG_KIND_NOTE, 31, 8100);
+		if (fit == (size_t)k &&
+		    bytes + big[k].in.len + 1 <= RG_WIRE_BUNDLE_MAX_BYTES - 64) {
+			bytes += big[k].in.len + 1;
+			fit++;
+		}
+	}
+	assert_true(fit >= 2 && fit < 6);
+	/* Six batches of 400 items: five reach 2000 items, six are over. */
+	for (int k = 0; k < 6; k++)
+		spool_n(&w, &many[k], "dev-b", RG_KIND_IDENTIFIED, 400, 0);
+	gw_fwd_link(w.f, true);
+	assert_int_equal(gw_fwd_pump(w.f), (int)fit + 5);
+	assert_int_equal(w.rec.n, 2);
+	for (int i = 0; i < 2; i++) {
+		if (!strcmp(w.rec.device[i], "dev-a")) {
+			assert_int_equal(w.rec.batches[i], fit);
+			assert_true(w.rec.bytes[i] <= RG_WIRE_BUNDLE_MAX_BYTES);
+		} else {
+			assert_int_equal(w.rec.batches[i], 5);
+		}
+		total += w.rec.batches[i];
+	}
+	assert_int_equal(total, fit + 5);
+	for (int k = 0; k < 6; k++) {
+		gwfx_in_free(&big[k]);
+		gwfx_in_free(&many[k]);
+	}
+	world_close(&w);
+}
+
+static void a_bundle_that_times_out_is_resent_as_its_first_batch_alone(void **state)
+{
+	struct world w = {0};
+	struct gwfx_in a[4];
+	struct gw_fwd_stats fs;
+	int64_t sa[4];
+	(void)state;
+	world_open(&w, 10, 1000);
+	gw_fwd_set_bundle(w.f, 4);
+	for (int k = 0; k < 4; k++)
+		sa[k] = spool(&w, &a[k], "dev-a", RG_KIND_NOTE);
+	gw_fwd_link(w.f, true);
+	assert_int_equal(gw_fwd_pump(w.f), 4);
+	assert_int_equal(w.rec.batches[0], 4);
+	/* Central never answers (say it cannot read bundles): after the
+	 * timeout the first batch goes alone... */
+	rg_clock_manual_advance(&gwfx.clock, 1000);
+	assert_int_equal(gw_fwd_pump(w.f), 1);
+	assert_int_equal(w.rec.batches[1], 1);
+	assert_int_equal(w.rec.seq[1], sa[0]);
+	/* ...and its ack frees the slot for the rest. */
+	ack(&w, &a[0]);
+	assert_int_equal(gw_fwd_pump(w.f), 3);
+	assert_int_equal(w.rec.batches[2], 3);
+	assert_int_equal(w.rec.seq[2], sa[1]);
+	gw_fwd_stats_get(w.f, &fs);
+	assert_int_equal(fs.forwarded, 7);
+	assert_int_equal(fs.reforwarded, 1);
+	/* After a reconnect what was in flight goes again as a bundle. */
+	gw_fwd_link(w.f, false);
+	gw_fwd_link(w.f, true);
+	assert_int_equal(gw_fwd_pump(w.f), 3);
+	assert_int_equal(w.rec.batches[3], 3);
+	gw_fwd_stats_get(w.f, &fs);
+	assert_int_equal(fs.reforwarded, 4);
+	for (int k = 0; k < 4; k++)
+		gwfx_in_free(&a[k]);
+	world_close(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +411,14 @@ int main(void)
 		gwfx_teardown),
 	    cmocka_unit_test_setup_teardown(a_restarted_scheduler_resumes_every_queue_in_order,
 					    gwfx_setup, gwfx_teardown),
+	    cmocka_unit_test_setup_teardown(a_queues_oldest_batches_go_as_one_bundle_in_order,
+					    gwfx_setup, gwfx_teardown),
+	    cmocka_unit_test_setup_teardown(
+		a_bundle_stays_within_the_brokers_packet_and_centrals_group, gwfx_setup,
+		gwfx_teardown),
+	    cmocka_unit_test_setup_teardown(
+		a_bundle_that_times_out_is_resent_as_its_first_batch_alone, gwfx_setup,
+		gwfx_teardown),
 	    cmocka_unit_test_setup_teardown(a_shed_batch_in_flight_frees_its_slot_at_resend,
 					    gwfx_setup, gwfx_teardown),
 	};

@@ -114,8 +114,12 @@ int tb_client_subscribe(struct tb_client *c, const char *filter, int qos, int *g
 
 struct tb_msg {
 	char topic[256];
-	char payload[1024];
+	char payload[1024]; /* the first 1023 bytes, NUL-terminated */
 	bool retained;
+	/* All of it (NUL-terminated), owned by the client until
+	 * tb_client_free; NULL if out of memory. */
+	const char *full;
+	size_t len;
 };
 
 /* Take the oldest message received and not yet taken, waiting up to

@@ -117,6 +117,14 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
 		memcpy(t->payload, msg->payload, n);
 	t->payload[n] = '\0';
 	t->retained = msg->retain;
+	t->len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+	char *full = malloc(t->len + 1);
+	if (full) {
+		if (t->len)
+			memcpy(full, msg->payload, t->len);
+		full[t->len] = '\0';
+	}
+	t->full = full;
 }
 
 int tb_client_new(struct tb_env *env, const struct tb_client_opts *o, struct tb_client **out)
@@ -182,6 +190,8 @@ void tb_client_free(struct tb_client *c)
 		return;
 	tb__client_remove(c->env, c);
 	mosquitto_destroy(c->m);
+	for (size_t i = 0; i < c->n_msgs; i++)
+		free((char *)c->msgs[i].full);
 	free(c->msgs);
 	free(c);
 }

@@ -33,6 +33,10 @@ const char *rg_json_kind(const cJSON *v);
  * caller (cJSON_Delete). Errors: RG_ERR_TOOBIG, RG_ERR_PARSE (with offset). */
 int rg_json_parse(const char *text, size_t len, size_t max_len, cJSON **out, char *err,
 		  size_t errcap);
+/* The same with another nesting cap: for an envelope that carries documents
+ * which were themselves checked against RG_JSON_MAX_DEPTH. */
+int rg_json_parse_depth(const char *text, size_t len, size_t max_len, int max_depth, cJSON **out,
+			char *err, size_t errcap);
 
 /* Object of `obj` under key (which must be an object, required). *out is
  * NULL when the optional one is absent (and on errors). */

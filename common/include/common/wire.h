@@ -30,6 +30,12 @@ extern "C" {
 #define RG_WIRE_ID_MAX 64              /* device / gateway / profile ids */
 #define RG_WIRE_STORE_MAX 32
 #define RG_WIRE_ERR_MAX 256
+/* A bundle: several spooled batches of one device and lane that a gateway
+ * forwards to central as one message, applied in order under one commit.
+ * Its bytes stay under the brokers' max_packet_size (1 MiB) with the topic. */
+#define RG_WIRE_BUNDLE_MAX_BATCHES 16
+#define RG_WIRE_BUNDLE_MAX_ITEMS 2000
+#define RG_WIRE_BUNDLE_MAX_BYTES (1000 * 1024)
 
 /* What an interaction records. Names are the wire strings; values are stable. */
 enum rg_kind {
@@ -93,6 +99,25 @@ struct rg_wire_batch {
 int rg_wire_batch_parse(const char *buf, size_t len, struct rg_wire_batch *out, char *err,
 			size_t errcap);
 void rg_wire_batch_free(struct rg_wire_batch *b);
+
+/* What a gateway forwards to central: one batch, or a bundle of 1..16
+ * batches of one device and store (docs/wire.md, "Bundle"), in order. */
+struct rg_wire_uplink {
+	size_t n;
+	struct rg_wire_batch *batches; /* owned, n of them */
+	bool bundle;		       /* it came as a bundle */
+};
+/* Parse either form; a lone batch has exactly rg_wire_batch_parse's rules,
+ * a bundle is all or nothing (one bad batch refuses it). Release with
+ * rg_wire_uplink_free (also safe after an error). */
+int rg_wire_uplink_parse(const char *buf, size_t len, struct rg_wire_uplink *out, char *err,
+			 size_t errcap);
+void rg_wire_uplink_free(struct rg_wire_uplink *u);
+/* Wrap n (1..RG_WIRE_BUNDLE_MAX_BATCHES) batch documents, each exactly as
+ * validated by rg_wire_batch_parse, into a bundle. *out malloc'd (caller
+ * frees). RG_ERR_TOOBIG past RG_WIRE_BUNDLE_MAX_BYTES, RG_ERR_RANGE on n. */
+int rg_wire_bundle_build(const char *const *docs, const size_t *lens, size_t n, char **out,
+			 size_t *len);
 
 /* Building a batch: begin, add items, then render to JSON text. */
 struct rg_wire_writer;

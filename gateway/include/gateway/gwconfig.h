@@ -49,6 +49,7 @@ struct gwcfg {
 	int64_t budget_bytes; /* default 1 GiB, at least 1 MiB */
 	int forward_window;   /* batches forwarded and not yet acked; default 64 */
 	int resend_ms;	      /* re-forward an unacked batch after; default 30000 */
+	int forward_bundle;   /* spooled batches of a device per message, 1..16; default 8 */
 	int reconnect_max_ms; /* cap of the brokers' reconnect backoff; default 10000 */
 	int stats_interval_s; /* periodic stats line; default 60 */
 	int log_level;	      /* enum rg_log_level; default info */
@@ -81,7 +82,7 @@ int gwcfg_copy(struct gwcfg *dst, const struct gwcfg *src);
 /*
  * Overlay the gateway keys of a merged settings object (common/settings.h:
  * gateway.log.level, gateway.forward.window, .resend_ms, .reconnect_max_ms,
- * gateway.stats_interval_s) onto c, key by key; every other key is left to
+ * .bundle, gateway.stats_interval_s) onto c, key by key; every other key is left to
  * the devices. Each value must also fit this file's own range for the key.
  * Returns the number of keys applied, or RG_ERR_CONFIG naming the key (c is
  * then unchanged). merged NULL applies nothing.
@@ -89,7 +90,7 @@ int gwcfg_copy(struct gwcfg *dst, const struct gwcfg *src);
 int gwcfg_overlay(struct gwcfg *c, const cJSON *merged, char *err, size_t errcap);
 /* Whether new_cfg may replace old without a restart: 0 if only reloadable
  * keys differ (log_level, known_devices, spool.budget_bytes,
- * forward.window, forward.resend_ms, stats_interval_s, replica.pull_ms,
+ * forward.window, forward.resend_ms, forward.bundle, stats_interval_s, replica.pull_ms,
  * replica.retention_days); RG_ERR_STATE naming
  * the first other key that differs (config.* included). */
 int gwcfg_reload_check(const struct gwcfg *old, const struct gwcfg *new_cfg, char *err,

@@ -84,6 +84,12 @@ struct gw_spool_entry {
 /* The oldest batch of device in lane: 1 with *e filled, 0 when none. */
 int gw_spool_head(struct gw_spool *s, const char *device, enum rg_lane lane,
 		  struct gw_spool_entry *e);
+/* The oldest entries of device in lane, in order, into es[0..*n): at most
+ * max of them, and past the first no more than max_bytes (each entry's
+ * length + 1) and max_items in all. 1 with *n >= 1, 0 when none; on error
+ * nothing is left allocated. */
+int gw_spool_run(struct gw_spool *s, const char *device, enum rg_lane lane, size_t max,
+		 size_t max_bytes, int max_items, struct gw_spool_entry *es, size_t *n);
 /* The oldest seq of device in lane without reading it: 1/0 like head. */
 int gw_spool_head_seq(struct gw_spool *s, const char *device, enum rg_lane lane, int64_t *seq);
 /* 1 if the entry still exists, 0 if not. */
