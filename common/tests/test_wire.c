@@ -380,7 +380,7 @@ static void bundle_bounds_hold(void **state)
 
 	/* Depth: a batch body nested to the limit travels in a bundle too, one
 	 * level deeper is refused alone and in a bundle. */
-	char deep[4096], bundled[8192];
+	char deep[4096], bundled[2 * sizeof deep + 64];
 	for (int extra = 0; extra < 2; extra++) {
 		/* root{} items[] item{} body{} = 4 levels, then the nest. */
 		int nest = RG_JSON_MAX_DEPTH - 4 + extra, at = 0;

@@ -305,8 +305,10 @@ static void a_queues_oldest_batches_go_as_one_bundle_in_order(void **state)
 	/* Bundles off: one batch per message again. */
 	ack(&w, &a[3]);
 	ack(&w, &a[4]);
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < 2; k++) {
+		gwfx_in_free(&a[k]);
 		spool(&w, &a[k], "dev-a", RG_KIND_IDENTIFIED);
+	}
 	gw_fwd_set_bundle(w.f, 1);
 	assert_int_equal(gw_fwd_pump(w.f), 1);
 	assert_int_equal(w.rec.batches[4], 1);
