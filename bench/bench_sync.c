@@ -83,6 +83,7 @@ struct opts {
 	int seconds;	/* latency phase: duration */
 	long profiles;	/* customers seeded centrally */
 	int fwd_window; /* gateway forward.window (0: daemon default) */
+	int fwd_bundle; /* gateway forward.bundle (0: daemon default) */
 	int fwd_resend; /* gateway forward.resend_ms (0: daemon default) */
 	int resend_ms;	/* uplink resend_ms (0: default) */
 	int mqtt_window; /* baseline publisher: QoS 1 messages awaiting PUBACK */
@@ -603,14 +604,21 @@ static int write_configs(struct sut *u, const struct opts *o)
 	tb_env_file(u->env, "ca", ".crt", ca, sizeof ca);
 	tb_env_file(u->env, GW, ".crt", crt, sizeof crt);
 	tb_env_file(u->env, GW, ".key", key, sizeof key);
-	if (o->fwd_window || o->fwd_resend) {
+	if (o->fwd_window || o->fwd_resend || o->fwd_bundle) {
 		int n = snprintf(fwd, sizeof fwd, "\"forward\":{");
-		if (o->fwd_window)
-			n += snprintf(fwd + n, sizeof fwd - (size_t)n, "\"window\":%d%s",
-				      o->fwd_window, o->fwd_resend ? "," : "");
-		if (o->fwd_resend)
-			n += snprintf(fwd + n, sizeof fwd - (size_t)n, "\"resend_ms\":%d",
+		const char *sep = "";
+		if (o->fwd_window) {
+			n += snprintf(fwd + n, sizeof fwd - (size_t)n, "\"window\":%d", o->fwd_window);
+			sep = ",";
+		}
+		if (o->fwd_resend) {
+			n += snprintf(fwd + n, sizeof fwd - (size_t)n, "%s\"resend_ms\":%d", sep,
 				      o->fwd_resend);
+			sep = ",";
+		}
+		if (o->fwd_bundle)
+			n += snprintf(fwd + n, sizeof fwd - (size_t)n, "%s\"bundle\":%d", sep,
+				      o->fwd_bundle);
 		snprintf(fwd + n, sizeof fwd - (size_t)n, "},");
 	}
 	if (!(f = fopen(u->gw_cfg, "w")))
@@ -1333,6 +1341,7 @@ static void usage(FILE *f)
 	    "  --profiles P      customers seeded in the central store (default 10000)\n"
 	    "  --fwd-window W    gateway forward.window (default: the daemon's)\n"
 	    "  --fwd-resend MS   gateway forward.resend_ms (default: the daemon's)\n"
+	    "  --fwd-bundle B    gateway forward.bundle, 1 (no bundles)..16 (default: the daemon's)\n"
 	    "  --resend MS       uplink resend_ms (default: the uplink's)\n"
 	    "  --mqtt-window W   baseline publisher's QoS 1 window (default 100)\n"
 	    "  --timeout S       bound on each phase (default 300)\n"
@@ -1382,6 +1391,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			ip = &o->fwd_window;
 		else if (!strcmp(a, "--fwd-resend"))
 			ip = &o->fwd_resend;
+		else if (!strcmp(a, "--fwd-bundle"))
+			ip = &o->fwd_bundle;
 		else if (!strcmp(a, "--resend"))
 			ip = &o->resend_ms;
 		else if (!strcmp(a, "--mqtt-window"))
@@ -1410,7 +1421,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	    o->drains < 1 || o->drains > DRAINS_MAX ||
 	    (o->seconds > 0 && (o->rate < 1 || o->rate > 100000)) || o->timeout_s < 1 ||
 	    o->mqtt_window < 1 || o->mqtt_window > 65535 ||
-	    (o->fwd_window && o->fwd_window > 1000) ||
+	    (o->fwd_window && o->fwd_window > 1000) || o->fwd_bundle > RG_WIRE_BUNDLE_MAX_BATCHES ||
 	    (o->fwd_resend && (o->fwd_resend < 100 || o->fwd_resend > 3600000)) ||
 	    (o->resend_ms && o->resend_ms < 100)) {
 		fprintf(stderr, "bench_sync: option out of range (see --help)\n");
