@@ -402,6 +402,19 @@ static void tbatch_send(struct tbatch *t)
 		t->sent_ms = tb_now_ms();
 }
 
+/* Send t again (a gateway's resend) until central has acked it twice. */
+static void send_until_acked_twice(struct tbatch *t)
+{
+	int64_t end = tb_now_ms() + WAIT_MS;
+	t->sent_ms = 0;
+	while (acked_times(&t->batch) < 2 && tb_now_ms() < end) {
+		if (!t->sent_ms || tb_now_ms() - t->sent_ms > RESEND_MS)
+			tbatch_send(t);
+		gw_wait_event(50);
+	}
+	assert_true(acked_times(&t->batch) >= 2);
+}
+
 /* Send each device's batches in order, one in flight per device (the
  * gateway's protocol), resending after RESEND_MS, until all are acked.
  * After `kill_after` acked batches, SIGKILL worker 0 and start it again. */
@@ -567,14 +580,7 @@ static void acks_follow_commit_and_duplicates_ack_again_without_effect(void **st
 	verify_applied(b, 1, 1);
 
 	/* the same document again, as a gateway resend: acked again, no effect */
-	b[0].sent_ms = 0;
-	int64_t end = tb_now_ms() + WAIT_MS;
-	while (acked_times(&b[0].batch) < 2 && tb_now_ms() < end) {
-		if (!b[0].sent_ms || tb_now_ms() - b[0].sent_ms > RESEND_MS)
-			tbatch_send(&b[0]);
-		gw_wait_event(50);
-	}
-	assert_true(acked_times(&b[0].batch) >= 2);
+	send_until_acked_twice(&b[0]);
 	verify_applied(b, 1, 1);
 	pthread_mutex_lock(&F->gw.mu);
 	assert_int_equal(F->gw.ack_before_commit, 0);
@@ -600,15 +606,8 @@ static void batch_for_another_store_is_refused(void **state)
 	/* the marker: one worker handles messages in order, so once the good
 	 * batch is acked the bad one has been seen (and must not be) */
 	stream(&good, 1, 1, 0);
-	good.sent_ms = 0;
 	tbatch_send(&bad);
-	int64_t end = tb_now_ms() + WAIT_MS;
-	while (acked_times(&good.batch) < 2 && tb_now_ms() < end) {
-		if (!good.sent_ms || tb_now_ms() - good.sent_ms > RESEND_MS)
-			tbatch_send(&good);
-		gw_wait_event(50);
-	}
-	assert_true(acked_times(&good.batch) >= 2);
+	send_until_acked_twice(&good);
 	assert_int_equal(acked_times(&bad.batch), 0);
 	assert_int_equal(cloud_store_open(&o, &s), 0);
 	assert_int_equal(cloud_store_interaction_get(s, &bad.ids[0], &it), 0);
@@ -676,14 +675,7 @@ static void a_bundle_is_applied_in_order_and_each_batch_acked(void **state)
 	assert_int_equal(rg_mqtt_publish(F->gw.c, UP_TOPIC, doc, len, 1, false, NULL), 0);
 	free(doc);
 	/* The marker: one worker takes messages in order. */
-	b[0].sent_ms = 0;
-	int64_t end = tb_now_ms() + WAIT_MS;
-	while (acked_times(&b[0].batch) < 2 && tb_now_ms() < end) {
-		if (!b[0].sent_ms || tb_now_ms() - b[0].sent_ms > RESEND_MS)
-			tbatch_send(&b[0]);
-		gw_wait_event(50);
-	}
-	assert_true(acked_times(&b[0].batch) >= 2);
+	send_until_acked_twice(&b[0]);
 	assert_int_equal(acked_times(&bad[0].batch), 0);
 	assert_int_equal(cloud_store_open(&o, &s), 0);
 	assert_int_equal(cloud_store_interaction_get(s, &bad[0].ids[0], &it), 0);
