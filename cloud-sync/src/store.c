@@ -83,6 +83,14 @@ int cloud_store_apply_batch(struct cloud_store *s, const struct rg_wire_batch *b
 	return s->ops->apply_batch(s->priv, b, r);
 }
 
+int cloud_store_held_back(const struct rg_wire_batch *const *bs, const int *rcs, size_t k)
+{
+	for (size_t j = 0; j < k; j++)
+		if (rcs[j] < 0 && !strcmp(bs[j]->device, bs[k]->device))
+			return 1;
+	return 0;
+}
+
 int cloud_store_apply_batches(struct cloud_store *s, const struct rg_wire_batch *const *bs,
 			      size_t n, struct cloud_apply_result *rs, int *rcs)
 {
@@ -97,7 +105,9 @@ int cloud_store_apply_batches(struct cloud_store *s, const struct rg_wire_batch 
 		return s->ops->apply_batches(s->priv, bs, n, rs, rcs);
 	for (size_t k = 0; k < n; k++) {
 		memset(&rs[k], 0, sizeof rs[k]);
-		if ((rcs[k] = s->ops->apply_batch(s->priv, bs[k], &rs[k])) < 0)
+		if (cloud_store_held_back(bs, rcs, k))
+			rc = rcs[k] = RG_ERR_STATE;
+		else if ((rcs[k] = s->ops->apply_batch(s->priv, bs[k], &rs[k])) < 0)
 			rc = rcs[k];
 		else
 			ok++;

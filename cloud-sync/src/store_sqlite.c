@@ -837,9 +837,12 @@ static int sq_apply_batches(void *priv, const struct rg_wire_batch *const *bs, s
 	}
 	rg_db_rollback(s->db);
 	sq__scrub_finish(s);
-	/* one batch failed: each on its own */
+	/* one batch failed: each on its own, none after a failed one of its
+	 * device (its order) */
 	for (size_t k = 0; k < n; k++)
-		if ((rcs[k] = apply_alone(s, bs[k], &rs[k])) == 0)
+		if (cloud_store_held_back(bs, rcs, k))
+			rc = rcs[k] = RG_ERR_STATE;
+		else if ((rcs[k] = apply_alone(s, bs[k], &rs[k])) == 0)
 			ok++;
 		else
 			rc = rcs[k];

@@ -204,22 +204,23 @@ static void failure_midway_leaves_nothing(void **state)
 }
 
 /* Group commit: batches under one commit stay each all or nothing. The
- * middle batch fails on its second item: it leaves nothing, the batches
- * around it (one from the same device after it) commit, and it applies
- * once on its own when resent. When every batch fails, nothing commits. */
+ * second batch fails on its second item: it leaves nothing, the batches
+ * around it of other devices commit, the later one of its own device waits
+ * (a device's order: a bundle brings several), and both apply once when
+ * resent. When every batch fails, nothing commits. */
 static void group_keeps_each_batch_whole(void **state)
 {
 	struct sfx *f = *state;
-	struct cloud_apply_result rs[3];
+	struct cloud_apply_result rs[4];
 	struct cloud_interaction it;
 	struct cloud_device_state ds;
 	struct cloud_profile p;
-	struct rg_wire_batch b[3];
-	const struct rg_wire_batch *bs[3] = {&b[0], &b[1], &b[2]};
-	struct cf_batch cb[3];
+	struct rg_wire_batch b[4];
+	const struct rg_wire_batch *bs[4] = {&b[0], &b[1], &b[2], &b[3]};
+	struct cf_batch cb[4];
 	struct rg_uuid bad;
 	char id[RG_UUID_STR_LEN + 1];
-	int rcs[3];
+	int rcs[4];
 
 	seed(f, "p-1", 100, NULL);
 	seed(f, "p-2", 100, NULL);
@@ -235,12 +236,18 @@ static void group_keeps_each_batch_whole(void **state)
 	cf_batch_add(&cb[2], RG_KIND_IDENTIFIED, T + 4, "p-3", NULL, "{}");
 	cf_batch_add(&cb[2], RG_KIND_NOTE, T + 5, "p-3", NULL, "{\"text\":\"third\"}");
 	cf_batch_end(&cb[2], &b[2], NULL);
+	cf_batch_begin(&cb[3], DEV_B, "0042");
+	cf_batch_add(&cb[3], RG_KIND_IDENTIFIED, T + 6, "p-1", NULL, "{}");
+	cf_batch_end(&cb[3], &b[3], NULL);
 
 	B->fail_on(f->dir.path, cf_uuid_str(&bad, id));
-	assert_int_equal(cloud_store_apply_batches(f->s, bs, 3, rs, rcs), 0);
+	assert_int_equal(cloud_store_apply_batches(f->s, bs, 4, rs, rcs), 0);
 	assert_int_equal(rcs[0], 0);
 	assert_true(rcs[1] < 0);
 	assert_int_equal(rcs[2], 0);
+	assert_int_equal(rcs[3], RG_ERR_STATE);
+	assert_int_equal(rs[3].applied, 0);
+	assert_int_equal(cloud_store_interaction_get(f->s, &cb[3].ids[0], &it), 0);
 	assert_int_equal(rs[0].applied, 1);
 	assert_int_equal(rs[1].applied, 0);
 	assert_int_equal(rs[2].applied, 2);
@@ -262,17 +269,20 @@ static void group_keeps_each_batch_whole(void **state)
 	/* resent alone once the fault is gone: applied once; the others are
 	 * duplicates in a second group */
 	B->fail_clear(f->dir.path);
-	assert_int_equal(cloud_store_apply_batches(f->s, bs, 3, rs, rcs), 0);
-	assert_int_equal(rcs[0] | rcs[1] | rcs[2], 0);
+	assert_int_equal(cloud_store_apply_batches(f->s, bs, 4, rs, rcs), 0);
+	assert_int_equal(rcs[0] | rcs[1] | rcs[2] | rcs[3], 0);
 	assert_int_equal(rs[0].duplicates, 1);
 	assert_int_equal(rs[1].applied, 2);
 	assert_int_equal(rs[2].duplicates, 2);
+	assert_int_equal(rs[3].applied, 1);
+	assert_int_equal(cloud_store_device_get(f->s, DEV_B, RG_LANE_INTERACTIONS, &ds), 1);
+	assert_int_equal(ds.out_of_order, 0);
 	assert_int_equal(cloud_store_profile_get(f->s, "p-2", &p), 1);
 	assert_int_equal(p.visits, 1);
 	assert_int_equal(p.points, 95);
 	cloud_profile_clear(&p);
 	assert_int_equal(cloud_store_apply_batches(f->s, bs, 0, rs, rcs), RG_ERR_INVAL);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		rg_wire_batch_free(&b[i]);
 }
 

@@ -327,6 +327,11 @@ int cloud_store_apply_batch(struct cloud_store *s, const struct rg_wire_batch *b
  * < 0 for one that was not. Returns 0 when at least one committed. */
 int cloud_store_apply_batches(struct cloud_store *s, const struct rg_wire_batch *const *bs,
 			      size_t n, struct cloud_apply_result *rs, int *rcs);
+/* For backends applying a group batch by batch: 1 if bs[k] must not be
+ * applied because an earlier batch of the same device failed (rcs[j] < 0):
+ * a device's batches are applied in its order (a bundle brings several),
+ * so its later ones wait for the resend. */
+int cloud_store_held_back(const struct rg_wire_batch *const *bs, const int *rcs, size_t k);
 int cloud_store_profile_get(struct cloud_store *s, const char *id, struct cloud_profile *out);
 int cloud_store_profile_by_token(struct cloud_store *s, const uint8_t token[RG_TOKEN_LEN],
 				 struct cloud_profile *out);
