@@ -85,7 +85,7 @@ static const struct key schema[] = {
      "Identifier rules (docs/identifiers.md), laid over the defaults."},
     ENUM("gateway.log.level", log_levels, "info", T_GATEWAY, "As log.level, for the gateway."),
     INT("gateway.forward.window", 1, 1024, "64", T_GATEWAY,
-	"Batches forwarded to central and not yet acknowledged, in all."),
+	"Messages (batches or bundles) forwarded to central and not yet acknowledged, in all."),
     INT("gateway.forward.resend_ms", 1000, 3600000, "30000", T_GATEWAY,
 	"Forward an unacknowledged batch again after this long."),
     INT("gateway.forward.reconnect_max_ms", 250, 300000, "10000", T_GATEWAY,

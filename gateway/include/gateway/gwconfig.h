@@ -47,7 +47,7 @@ struct gwcfg {
 	char key_file[GWCFG_PATH_MAX];
 	char spool_path[GWCFG_PATH_MAX];
 	int64_t budget_bytes; /* default 1 GiB, at least 1 MiB */
-	int forward_window;   /* batches forwarded and not yet acked; default 64 */
+	int forward_window;   /* messages forwarded and not yet acked; default 64 */
 	int resend_ms;	      /* re-forward an unacked batch after; default 30000 */
 	int forward_bundle;   /* spooled batches of a device per message, 1..16; default 8 */
 	int reconnect_max_ms; /* cap of the brokers' reconnect backoff; default 10000 */
