@@ -281,11 +281,10 @@ struct taken {
 	struct rg_wire_batch b;
 };
 
-/* Parse e (a batch or a bundle of one device's batches) and check each
- * batch into ks[*n..], as many as fit before max; returns false when the
- * message is refused (logged, counted; nothing of it is taken). A bundle
- * that does not fit in what is left of the group is left for the next one
- * by the caller (fits_in). */
+/* Parse e (a batch or a bundle of one device's batches), check each batch
+ * and append them to ks[*n..] (the caller leaves room for a whole bundle);
+ * false when the message is refused (logged, counted; nothing of it is
+ * taken). */
 static bool batch_take(struct cloud_worker *w, const struct ev *e, const struct cloud_topic *t,
 		       struct taken *ks, size_t *n)
 {

@@ -55,14 +55,14 @@ const char *rg_json_kind(const cJSON *v)
 int rg_json_parse(const char *text, size_t len, size_t max_len, cJSON **out, char *err,
 		  size_t errcap)
 {
-	return rg_json_parse_depth(text, len, max_len, RG_JSON_MAX_DEPTH, out, err, errcap);
+	return rg_json_parse_depth(text, len, max_len, RG_JSON_MAX_DEPTH, NULL, out, err, errcap);
 }
 
-int rg_json_parse_depth(const char *text, size_t len, size_t max_len, int max_depth, cJSON **out,
-			char *err, size_t errcap)
+int rg_json_parse_depth(const char *text, size_t len, size_t max_len, int max_depth, int *deepest,
+			cJSON **out, char *err, size_t errcap)
 {
 	const char *end = NULL;
-	int depth = 0, in_str = 0, esc = 0;
+	int depth = 0, most = 0, in_str = 0, esc = 0;
 	cJSON *root;
 
 	*out = NULL;
@@ -87,6 +87,8 @@ int rg_json_parse_depth(const char *text, size_t len, size_t max_len, int max_de
 				return rg_errf(RG_ERR_PARSE, err, errcap,
 					       "JSON nested deeper than %d levels at byte %zu",
 					       max_depth, i);
+			if (depth > most)
+				most = depth;
 		} else if (c == '}' || c == ']') {
 			depth--;
 		}
@@ -108,6 +110,8 @@ int rg_json_parse_depth(const char *text, size_t len, size_t max_len, int max_de
 		}
 	}
 	*out = root;
+	if (deepest)
+		*deepest = most;
 	return 0;
 }
 

@@ -243,25 +243,6 @@ int rg_wire_batch_parse(const char *buf, size_t len, struct rg_wire_batch *out, 
 	return batch_from_root(root, out, err, errcap);
 }
 
-/* Nesting of v as rg_json_parse counts it (brackets: a scalar is 0), counting
- * no further than cap + 1. */
-static int json_depth(const cJSON *v, int cap)
-{
-	int most = 0;
-	const cJSON *c;
-	if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
-		return 0;
-	if (cap <= 0)
-		return 1;
-	cJSON_ArrayForEach(c, v)
-	{
-		int d = json_depth(c, cap - 1);
-		if (d > most)
-			most = d;
-	}
-	return 1 + most;
-}
-
 static int bundle_from_root(cJSON *root, struct rg_wire_uplink *out, char *err, size_t errcap)
 {
 	static const char *const keys[] = {"v", "type", "batches", NULL};
@@ -314,12 +295,12 @@ int rg_wire_uplink_parse(const char *buf, size_t len, struct rg_wire_uplink *out
 {
 	const char *type;
 	cJSON *root;
-	int rc;
+	int rc, deepest = 0;
 
 	memset(out, 0, sizeof *out);
 	/* Two levels more than a batch: the envelope and its array. */
 	if ((rc = rg_json_parse_depth(buf, len, RG_WIRE_BUNDLE_MAX_BYTES, RG_JSON_MAX_DEPTH + 2,
-				      &root, err, errcap)) < 0)
+				      &deepest, &root, err, errcap)) < 0)
 		return rc;
 	if ((rc = rg_json_req_str(root, "type", 16, &type, err, errcap)) < 0) {
 		cJSON_Delete(root);
@@ -338,7 +319,7 @@ int rg_wire_uplink_parse(const char *buf, size_t len, struct rg_wire_uplink *out
 		return rg_errf(RG_ERR_TOOBIG, err, errcap,
 			       "JSON of %zu bytes exceeds the limit of %d", len, RG_WIRE_MAX_BYTES);
 	}
-	if (json_depth(root, RG_JSON_MAX_DEPTH) > RG_JSON_MAX_DEPTH) {
+	if (deepest > RG_JSON_MAX_DEPTH) {
 		cJSON_Delete(root);
 		return rg_errf(RG_ERR_PARSE, err, errcap, "JSON nested deeper than %d levels",
 			       RG_JSON_MAX_DEPTH);

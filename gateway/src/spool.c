@@ -8,6 +8,7 @@
  */
 #include "gateway/spool.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,30 +354,6 @@ static int entry_read(struct gw_spool *s, sqlite3_stmt *st, struct gw_spool_entr
 	return 0;
 }
 
-int gw_spool_head(struct gw_spool *s, const char *device, enum rg_lane lane,
-		  struct gw_spool_entry *e)
-{
-	char sql[160];
-	sqlite3_stmt *st;
-	int rc;
-
-	memset(e, 0, sizeof *e);
-	snprintf(sql, sizeof sql, "%sWHERE device = ?1 AND lane = ?2 ORDER BY seq LIMIT 1",
-		 entry_cols);
-	if ((rc = prep(s, sql, &st)) < 0)
-		return rc;
-	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, (int)lane);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		rc = entry_read(s, st, e);
-		sqlite3_reset(st);
-		return rc < 0 ? rc : 1;
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : db_fail(s, "head", RG_ERR_DB);
-}
-
 int gw_spool_run(struct gw_spool *s, const char *device, enum rg_lane lane, size_t max,
 		 size_t max_bytes, int max_items, struct gw_spool_entry *es, size_t *n)
 {
@@ -416,6 +393,14 @@ int gw_spool_run(struct gw_spool *s, const char *device, enum rg_lane lane, size
 		gw_spool_entry_free(&es[i]);
 	*n = 0;
 	return rc < 0 ? rc : db_fail(s, "run", RG_ERR_DB);
+}
+
+int gw_spool_head(struct gw_spool *s, const char *device, enum rg_lane lane,
+		  struct gw_spool_entry *e)
+{
+	size_t n;
+	memset(e, 0, sizeof *e);
+	return gw_spool_run(s, device, lane, 1, SIZE_MAX, INT_MAX, e, &n);
 }
 
 int gw_spool_head_seq(struct gw_spool *s, const char *device, enum rg_lane lane, int64_t *seq)

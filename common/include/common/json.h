@@ -34,9 +34,10 @@ const char *rg_json_kind(const cJSON *v);
 int rg_json_parse(const char *text, size_t len, size_t max_len, cJSON **out, char *err,
 		  size_t errcap);
 /* The same with another nesting cap: for an envelope that carries documents
- * which were themselves checked against RG_JSON_MAX_DEPTH. */
-int rg_json_parse_depth(const char *text, size_t len, size_t max_len, int max_depth, cJSON **out,
-			char *err, size_t errcap);
+ * which were themselves checked against RG_JSON_MAX_DEPTH. *deepest (if not
+ * NULL) gets the deepest nesting the text reached. */
+int rg_json_parse_depth(const char *text, size_t len, size_t max_len, int max_depth, int *deepest,
+			cJSON **out, char *err, size_t errcap);
 
 /* Object of `obj` under key (which must be an object, required). *out is
  * NULL when the optional one is absent (and on errors). */
