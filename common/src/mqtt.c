@@ -18,12 +18,15 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -277,6 +280,30 @@ static int connect_once(struct rg_mqtt *c)
 	return rc;
 }
 
+/* Before its CONNACK: has the broker's side of this attempt's connection
+ * gone (reset, or closed before the TLS handshake finished)? libmosquitto
+ * 2.0.11 takes SSL_ERROR_SYSCALL during the handshake for "try again": on a
+ * socket the peer reset it writes the ClientHello again and again (EPIPE),
+ * busy, until its keepalive gives up many seconds later. That happens when
+ * an attempt connects into the listen queue of a broker that is being
+ * killed or restarted. Such an attempt has failed: the next one may start. */
+static bool handshake_peer_gone(struct rg_mqtt *c)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	int fd = mosquitto_socket(c->m);
+
+	int unread = 0;
+
+	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+		return false;
+	if (ti.tcpi_state == TCP_CLOSE)
+		return true; /* reset */
+	/* Closed by the broker: gone once nothing it sent is left to read (a
+	 * refusal it sent before closing is read and reported first). */
+	return ti.tcpi_state == TCP_CLOSE_WAIT && ioctl(fd, FIONREAD, &unread) == 0 && unread == 0;
+}
+
 /* Send DISCONNECT (normal: the Will is discarded) and let the loop write it. */
 static void drain_disconnect(struct rg_mqtt *c)
 {
@@ -302,15 +329,20 @@ static void *run(void *arg)
 				"host=%s port=%d attempt=%d after_ms=%lld error=\"%s\"", c->host,
 				c->port, attempt + 1, (long long)(mono_ms() - t0), strerror(perr));
 		} else if (rc == MOSQ_ERR_SUCCESS) {
-			bool late = false;
+			bool late = false, gone = false;
 			while ((rc = mosquitto_loop(c->m, LOOP_TIMEOUT_MS, 1)) == MOSQ_ERR_SUCCESS) {
 				if (stopping(c)) {
 					drain_disconnect(c);
 					break;
 				}
-				if (atomic_load(&c->n_connects) == before &&
-				    mono_ms() - t0 > CONNACK_TIMEOUT_MS) {
+				if (atomic_load(&c->n_connects) != before)
+					continue;
+				if (mono_ms() - t0 > CONNACK_TIMEOUT_MS) {
 					late = true; /* the next connect closes this socket */
+					break;
+				}
+				if (handshake_peer_gone(c)) {
+					gone = true; /* likewise */
 					break;
 				}
 			}
@@ -321,9 +353,11 @@ static void *run(void *arg)
 			 * a failed attempt too. */
 			if (atomic_load(&c->n_connects) == before && !stopping(c))
 				rg_warn(c->name, "connect_failed",
-					"host=%s port=%d attempt=%d after_ms=%lld error=\"%s\"", c->host,
-					c->port, attempt + 1, (long long)(mono_ms() - t0),
-					late ? "no CONNACK in time"
+					"host=%s port=%d attempt=%d after_ms=%lld error=\"%s\"",
+					c->host, c->port, attempt + 1, (long long)(mono_ms() - t0),
+					late   ? "no CONNACK in time"
+					: gone ? "the broker closed the connection during the TLS "
+						 "handshake"
 					: rc == MOSQ_ERR_ERRNO ? strerror(errno)
 							       : mosquitto_strerror(rc));
 		} else {
