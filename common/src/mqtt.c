@@ -291,9 +291,7 @@ static bool handshake_peer_gone(struct rg_mqtt *c)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof ti;
-	int fd = mosquitto_socket(c->m);
-
-	int unread = 0;
+	int fd = mosquitto_socket(c->m), unread = 0;
 
 	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
 		return false;
