@@ -51,8 +51,8 @@ static int exec_ok(sqlite3 *db, const char *sql)
 	return -1;
 }
 
-/* One person's derived state in the floor: what a recent list of
- * CLOUD_RECENT_MAX entries of about 50 bytes takes. */
+/* One person's recent list in the floor: half of what CLOUD_RECENT_MAX (20)
+ * entries of about 50 bytes take, to favour the floor. */
 #define FLOOR_RECENT_BYTES 500
 
 /* Seconds to write every item of bs[0..nb) into a fresh file at path, one
@@ -71,13 +71,13 @@ static double raw_run(const char *path, const struct rg_wire_batch *bs, size_t n
 	static unsigned char recent[FLOOR_RECENT_BYTES];
 	sqlite3 *db;
 	sqlite3_stmt *ins = NULL, *upd = NULL, *seed = NULL;
-	char pid[32];
+	char pid[32], sql[48];
 	double t0, t = -1;
 
 	if (sqlite3_open(path, &db) != SQLITE_OK)
 		return -1;
-	snprintf(pid, sizeof pid, "PRAGMA page_size=%ld", page_size);
-	if ((floor && exec_ok(db, pid) < 0) ||
+	snprintf(sql, sizeof sql, "PRAGMA page_size=%ld", page_size);
+	if ((floor && exec_ok(db, sql) < 0) ||
 	    exec_ok(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 			"CREATE TABLE interactions(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
 			" id TEXT NOT NULL UNIQUE, device TEXT, store TEXT, hlc INTEGER, kind TEXT,"
